@@ -1,0 +1,330 @@
+"""Losses that shape the embedding space: triplet losses (three ways to pick triplets), contrastive, center.
+
+Every batch loss takes ``(embeddings, labels, margin)``, computes the distance matrix
+once and returns a ``LossResult``: the loss to backpropagate and the numbers a student
+should watch while training. Distances are plain Euclidean by default (FaceNet's
+paper squares them; pass ``squared=True`` for the paper's form), the same default as
+``facenet_edu.mining``.
+
+Degenerate batches never give NaN: a batch with no valid triplet (one person only,
+or nobody with two images) gives a loss of exactly 0 that still has a gradient (of
+zeros) and ``num_valid == 0``. Embeddings that contain NaN raise FaceNetEduError.
+"""
+
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .errors import FaceNetEduError
+from .mining import _CHUNK_ELEMENTS, check_embeddings, pair_masks, pairwise_distances, safe_sqrt, searchsorted_rows
+
+
+class LossResult(NamedTuple):
+    """A loss and what it saw in the batch.
+
+    Attributes:
+        loss: scalar tensor to call ``.backward()`` on.
+        num_valid: how many terms the loss could use (triplets, anchor-positive pairs,
+            anchors or pairs, depending on the loss; see each docstring).
+        num_active: how many of them have a loss > 0, i.e. still teach the network something.
+        mean_ap_dist: mean distance over all same-person pairs of the batch, in the
+            distance the loss uses; 0.0 when there is no such pair.
+        mean_an_dist: mean distance over all different-person pairs; 0.0 when there is none.
+            (Every batch loss reports these two the same way, so curves compare across
+            losses; 0.0 never hides anything because ``num_valid`` is then 0 too.)
+    """
+
+    loss: torch.Tensor
+    num_valid: int
+    num_active: int
+    mean_ap_dist: float
+    mean_an_dist: float
+
+
+def _prepare(embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    check_embeddings(embeddings)
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1 or labels.shape[0] != embeddings.shape[0]:
+        raise FaceNetEduError(
+            f"Need one label per embedding: {embeddings.shape[0]} embeddings but labels of shape {tuple(labels.shape)}."
+        )
+    return labels.to(embeddings.device)
+
+
+def _zero(embeddings: torch.Tensor) -> torch.Tensor:
+    """A loss of exactly 0 that is still connected to the graph (its gradient is zeros)."""
+    return embeddings.sum() * 0.0
+
+
+@torch.no_grad()
+def _pair_means(dists: torch.Tensor, positive_mask: torch.Tensor, negative_mask: torch.Tensor) -> tuple[float, float]:
+    ap = float(dists[positive_mask].mean()) if positive_mask.any() else 0.0
+    an = float(dists[negative_mask].mean()) if negative_mask.any() else 0.0
+    return ap, an
+
+
+def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float,
+                 squared: bool = False) -> torch.Tensor:
+    """FaceNet's triplet loss on explicit triplets: mean of max(d(a, p) - d(a, n) + margin, 0).
+
+    Our default is the plain Euclidean distance; FaceNet's paper uses squared distances
+    (``squared=True``). On unit vectors the plain distance lies in [0, 2], so a margin of
+    about 0.2 to 0.5 is sensible.
+
+    Args:
+        anchor, positive, negative: (T, D) embeddings, row i forming triplet i.
+        margin: how much farther than the positive each negative should be.
+        squared: use squared distances, as in the paper.
+
+    Returns:
+        scalar tensor (0 with a zero gradient when T == 0).
+    """
+    for name, x in (("anchor", anchor), ("positive", positive), ("negative", negative)):
+        check_embeddings(x)
+        if x.shape != anchor.shape:
+            raise FaceNetEduError(f"anchor, positive and negative must have the same shape; {name} is {tuple(x.shape)}.")
+    if len(anchor) == 0:
+        return _zero(anchor) + _zero(positive) + _zero(negative)
+    ap_dists = ((anchor - positive) ** 2).sum(dim=1)   # (T,) squared
+    an_dists = ((anchor - negative) ** 2).sum(dim=1)   # (T,) squared
+    if not squared:
+        ap_dists, an_dists = safe_sqrt(ap_dists), safe_sqrt(an_dists)
+    return F.relu(ap_dists - an_dists + margin).mean()
+
+
+def batch_all_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float,
+                           squared: bool = False) -> LossResult:
+    """"Batch all" (Hermans et al. 2017): mean loss over the active triplets among all valid ones.
+
+    A triplet is active when d(a, n) < d(a, p) + margin (hard or semi-hard). The value
+    equals ``triplet_loss`` on exactly those triplets, but is computed without listing
+    them: the mean of d(a, p) - d(a, n) + margin over active triplets is
+    (sum_ap w_ap d(a, p) - sum_an w_an d(a, n)) / T + margin, where w_ap (w_an) counts
+    the active triplets using that pair and T all active triplets. The counts are found
+    pair by pair, so memory is O(B^2) and the time O(B^2 K) for P x K batches.
+
+    Args:
+        embeddings: (B, D) tensor, L2-normalised.
+        labels: (B,) identity labels.
+        margin: the triplet margin.
+        squared: use squared distances, as in FaceNet's paper.
+
+    Returns:
+        LossResult; num_valid counts valid triplets, num_active the active ones.
+        The loss is 0 when no triplet is active.
+    """
+    labels = _prepare(embeddings, labels)
+    dists = pairwise_distances(embeddings, squared)            # (B, B)
+    positive_mask, negative_mask = pair_masks(labels)
+    with torch.no_grad():
+        ap_weights = torch.zeros_like(dists)                   # (B, B): active triplets per (a, p)
+        an_weights = torch.zeros_like(dists)                   # (B, B): active triplets per (a, n)
+        pair_anchor, pair_positive = torch.nonzero(positive_mask, as_tuple=True)
+        chunk = max(1, _CHUNK_ELEMENTS // max(1, len(labels)))
+        for start in range(0, len(pair_anchor), chunk):
+            a, p = pair_anchor[start : start + chunk], pair_positive[start : start + chunk]
+            active = negative_mask[a] & (dists[a] < dists[a, p][:, None] + margin)  # (c, B)
+            ap_weights[a, p] = active.sum(dim=1).to(dists.dtype)
+            an_weights.index_add_(0, a, active.to(dists.dtype))
+        num_active = int(ap_weights.sum())
+        num_valid = int(negative_mask.sum(dim=1)[pair_anchor].sum())
+    ap_mean, an_mean = _pair_means(dists, positive_mask, negative_mask)
+    if num_active == 0:
+        return LossResult(_zero(embeddings), num_valid, 0, ap_mean, an_mean)
+    loss = ((ap_weights * dists).sum() - (an_weights * dists).sum()) / num_active + margin
+    return LossResult(loss, num_valid, num_active, ap_mean, an_mean)
+
+
+def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float,
+                            squared: bool = False) -> LossResult:
+    """"Batch hard" (Hermans et al. 2017): each anchor with its farthest positive and closest negative.
+
+    loss = mean over anchors of max(max_p d(a, p) - min_n d(a, n) + margin, 0), over the
+    anchors that have at least one positive and one negative in the batch.
+
+    Args:
+        embeddings: (B, D) tensor, L2-normalised.
+        labels: (B,) identity labels.
+        margin: the triplet margin.
+        squared: use squared distances.
+
+    Returns:
+        LossResult; num_valid counts anchors with a positive and a negative, num_active
+        those with a positive loss.
+    """
+    labels = _prepare(embeddings, labels)
+    dists = pairwise_distances(embeddings, squared)            # (B, B)
+    positive_mask, negative_mask = pair_masks(labels)
+    valid = positive_mask.any(dim=1) & negative_mask.any(dim=1)  # (B,) anchors
+    ap_mean, an_mean = _pair_means(dists, positive_mask, negative_mask)
+    if not valid.any():
+        return LossResult(_zero(embeddings), 0, 0, ap_mean, an_mean)
+    hardest_positive = torch.where(positive_mask, dists, torch.zeros_like(dists)).amax(dim=1)          # (B,)
+    hardest_negative = torch.where(negative_mask, dists, torch.full_like(dists, float("inf"))).amin(dim=1)  # (B,)
+    losses = F.relu(hardest_positive[valid] - hardest_negative[valid] + margin)
+    return LossResult(losses.mean(), int(valid.sum()), int((losses > 0).sum()), ap_mean, an_mean)
+
+
+def batch_semihard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float,
+                                squared: bool = False, no_semihard: str = "easiest") -> LossResult:
+    """FaceNet's online semi-hard loss: every anchor-positive pair with its hardest semi-hard negative.
+
+    For each pair (a, p) the negative is the closest one that is still farther than the
+    positive: the smallest d(a, n) with d(a, n) > d(a, p). If it lies beyond the margin
+    the pair's loss is simply 0. When no negative is farther than the positive (all are
+    hard), ``no_semihard`` decides:
+
+    - "easiest" (default, as TensorFlow Addons' ``triplet_semihard_loss``, the usual
+      FaceNet reimplementation): use the anchor's farthest negative, so the pair adds
+      max(d(a, p) - max_n d(a, n) + margin, 0). The loss is the mean over all pairs.
+    - "skip" (as pytorch-metric-learning's semi-hard miner): such pairs, and pairs whose
+      nearest farther negative is beyond the margin, have no semi-hard triplet and are
+      left out; the loss is the mean over the pairs that have one.
+
+    Memory is O(B^2): each anchor's negative distances are sorted once, and a binary
+    search finds, for every positive at once, the first negative farther than it.
+
+    Args:
+        embeddings: (B, D) tensor, L2-normalised.
+        labels: (B,) identity labels.
+        margin: the triplet margin.
+        squared: use squared distances.
+        no_semihard: "easiest" or "skip", see above.
+
+    Returns:
+        LossResult; num_valid counts anchor-positive pairs whose anchor has a negative,
+        num_active the pairs with a positive loss.
+    """
+    if no_semihard not in ("easiest", "skip"):
+        raise FaceNetEduError(f"no_semihard must be 'easiest' or 'skip', got {no_semihard!r}.")
+    labels = _prepare(embeddings, labels)
+    dists = pairwise_distances(embeddings, squared)            # (B, B)
+    positive_mask, negative_mask = pair_masks(labels)
+    num_negatives = negative_mask.sum(dim=1)                   # (B,)
+    anchor_idx, positive_idx = torch.nonzero(positive_mask & (num_negatives > 0)[:, None], as_tuple=True)  # (M,) pairs
+    ap_mean, an_mean = _pair_means(dists, positive_mask, negative_mask)
+    if len(anchor_idx) == 0:
+        return LossResult(_zero(embeddings), 0, 0, ap_mean, an_mean)
+    ap_dists = dists[anchor_idx, positive_idx]                 # (M,)
+    inf = torch.full_like(dists, float("inf"))
+    sorted_an, _ = torch.where(negative_mask, dists, inf).sort(dim=1)  # (B, B): each row's negatives, nearest first
+    first_farther = searchsorted_rows(sorted_an.detach(), anchor_idx, ap_dists.detach(), right=True)  # (M,)
+    has_farther = first_farther < num_negatives[anchor_idx]   # (M,)
+    nearest_farther = sorted_an[anchor_idx, first_farther.clamp(max=len(labels) - 1)]  # (M,), inf if none
+    if no_semihard == "easiest":
+        farthest = sorted_an[anchor_idx, num_negatives[anchor_idx] - 1]   # (M,) the anchor's easiest negative
+        an_dists = torch.where(has_farther, nearest_farther, farthest)
+        use = torch.ones_like(has_farther)
+    else:
+        use = has_farther & (nearest_farther.detach() < ap_dists.detach() + margin)
+        an_dists = nearest_farther
+    losses = F.relu(ap_dists[use] - an_dists[use] + margin)    # (pairs used,)
+    loss = losses.mean() if len(losses) else _zero(embeddings)
+    return LossResult(loss, len(anchor_idx), int((losses > 0).sum()), ap_mean, an_mean)
+
+
+def contrastive_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float) -> LossResult:
+    """Contrastive loss (Hadsell et al. 2006) on every pair of the batch.
+
+    Same-person pairs are pulled together by d^2; different-person pairs are pushed
+    apart by max(margin - d, 0)^2, until they are ``margin`` apart. Each pair is counted
+    once (i < j). The two terms are averaged separately and added,
+    loss = mean_pos d^2 + mean_neg max(margin - d, 0)^2, so that the many negative pairs
+    of a P x K batch do not drown the few positive ones (Hadsell's 1/2 factors are
+    dropped; they only rescale the learning rate). A term with no pair is 0.
+
+    Args:
+        embeddings: (B, D) tensor, L2-normalised.
+        labels: (B,) identity labels.
+        margin: distance beyond which a negative pair costs nothing (unit vectors: at most 2).
+
+    Returns:
+        LossResult; num_valid counts pairs, num_active positive pairs at distance > 0
+        plus negative pairs closer than the margin.
+    """
+    labels = _prepare(embeddings, labels)
+    squared = pairwise_distances(embeddings, squared=True)     # (B, B)
+    dists = safe_sqrt(squared)
+    positive_mask, negative_mask = pair_masks(labels)
+    upper = torch.ones_like(positive_mask).triu(diagonal=1)   # each pair once
+    positive_mask, negative_mask = positive_mask & upper, negative_mask & upper
+    ap_mean, an_mean = _pair_means(dists, positive_mask, negative_mask)
+    loss = _zero(embeddings)
+    if positive_mask.any():
+        loss = loss + squared[positive_mask].mean()
+    if negative_mask.any():
+        loss = loss + F.relu(margin - dists[negative_mask]).pow(2).mean()
+    with torch.no_grad():
+        num_active = int((dists[positive_mask] > 0).sum()) + int((dists[negative_mask] < margin).sum())
+    return LossResult(loss, int(positive_mask.sum() + negative_mask.sum()), num_active, ap_mean, an_mean)
+
+
+class CenterLoss(nn.Module):
+    """Softmax classification plus center loss (Wen et al. 2016).
+
+    loss = cross_entropy(classifier(embeddings), labels) + lambda_c / 2 * mean_i ||x_i - c_{y_i}||^2
+
+    The classifier is a cosine (normalised) softmax: logits = scale * cos(x, w_j). Our
+    embeddings are unit vectors, and a plain linear layer on them can only reach small
+    logits, so it learns slowly; a fixed scale of about 16 fixes that (as in NormFace).
+    The class weights are parameters for the optimiser. The centers c_j are a buffer,
+    not parameters: after computing the loss, in training mode only, they move by the
+    paper's rule  delta_c_j = sum_{i: y_i = j} (c_j - x_i) / (1 + n_j),  c_j -= alpha * delta_c_j.
+
+    Args:
+        num_classes: number of identities; labels must lie in 0..num_classes-1.
+        embedding_dim: D.
+        lambda_c: weight of the center term.
+        alpha: learning rate of the centers (0: they never move).
+        scale: the cosine softmax scale.
+        generator: randomness for the classifier's initial weights.
+    """
+
+    def __init__(self, num_classes: int, embedding_dim: int, lambda_c: float = 0.01, alpha: float = 0.5,
+                 scale: float = 16.0, generator: torch.Generator | None = None):
+        super().__init__()
+        if num_classes < 1 or embedding_dim < 1:
+            raise FaceNetEduError(f"CenterLoss needs num_classes >= 1 and embedding_dim >= 1, got {num_classes}, {embedding_dim}.")
+        self.num_classes, self.lambda_c, self.alpha, self.scale = num_classes, lambda_c, alpha, scale
+        self.weight = nn.Parameter(torch.randn(num_classes, embedding_dim, generator=generator) / embedding_dim**0.5)
+        self.register_buffer("centers", torch.zeros(num_classes, embedding_dim))
+
+    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(B, num_classes) cosine-softmax logits."""
+        return self.scale * F.normalize(embeddings, dim=1) @ F.normalize(self.weight, dim=1).T
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> LossResult:
+        """Classification + center loss of a batch, then (in training mode) move the centers.
+
+        Args:
+            embeddings: (B, D) tensor, L2-normalised.
+            labels: (B,) identity labels in 0..num_classes-1.
+
+        Returns:
+            LossResult; num_valid and num_active are B, mean_ap_dist is the mean distance
+            of each embedding to its own center, mean_an_dist the mean distance to the
+            nearest other center (0.0 with a single class).
+        """
+        labels = _prepare(embeddings, labels)
+        if len(labels) == 0:
+            raise FaceNetEduError("CenterLoss got an empty batch.")
+        if labels.min() < 0 or labels.max() >= self.num_classes:
+            raise FaceNetEduError(
+                f"Labels must lie in 0..{self.num_classes - 1} for this CenterLoss; got {int(labels.min())}..{int(labels.max())}."
+            )
+        own_centers = self.centers[labels]                                    # (B, D), a copy
+        center_term = ((embeddings - own_centers) ** 2).sum(dim=1).mean()
+        loss = F.cross_entropy(self.logits(embeddings), labels) + self.lambda_c / 2 * center_term
+        with torch.no_grad():
+            to_centers = torch.cdist(embeddings.detach(), self.centers)        # (B, C)
+            ap_mean = float(to_centers.gather(1, labels[:, None]).mean())
+            an_mean = 0.0
+            if self.num_classes > 1:
+                an_mean = float(to_centers.scatter(1, labels[:, None], float("inf")).amin(dim=1).mean())
+            if self.training and self.alpha > 0:
+                counts = torch.bincount(labels, minlength=self.num_classes).to(self.centers.dtype)  # (C,)
+                diff = torch.zeros_like(self.centers).index_add_(0, labels, own_centers - embeddings.detach())
+                self.centers -= self.alpha * diff / (1 + counts)[:, None]
+        return LossResult(loss, len(labels), len(labels), ap_mean, an_mean)

@@ -1,0 +1,87 @@
+"""The embedding network: a small CNN for greyscale faces whose output lies on the unit hypersphere."""
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .errors import FaceNetEduError
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild the network and its preprocessing from a checkpoint."""
+
+    embedding_dim: int = 128   # FaceNet used 128
+    width: int = 16            # channels of the first block; doubled by each later block
+    image_size: int = 64       # faces are resized to image_size x image_size before embedding
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+class EmbeddingNet(nn.Module):
+    """Four conv blocks, global average pooling, a linear layer, then L2 normalisation.
+
+    The embedding IS the normalised output: no loss and no classifier sit on top at
+    inference. Any input of at least 32x32 works (global pooling removes the size).
+
+    Args:
+        config: sizes; ``ModelConfig()`` gives 128-D embeddings of 64x64 faces.
+    """
+
+    def __init__(self, config: ModelConfig | None = None):
+        super().__init__()
+        self.config = config or ModelConfig()
+        w = self.config.width
+        self.features = nn.Sequential(_block(1, w), _block(w, 2 * w), _block(2 * w, 4 * w), _block(4 * w, 8 * w))
+        self.head = nn.Linear(8 * w, self.config.embedding_dim)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Embed a batch.
+
+        Args:
+            images: (B, 1, H, W) float tensor in [0, 1], H and W at least 32.
+
+        Returns:
+            (B, embedding_dim) tensor, each row of unit L2 norm.
+        """
+        if images.ndim != 4 or images.shape[1] != 1:
+            raise FaceNetEduError(f"The network takes greyscale batches (B, 1, H, W), got shape {tuple(images.shape)}.")
+        if min(images.shape[-2:]) < 32:
+            raise FaceNetEduError(f"Images must be at least 32x32 pixels, got {tuple(images.shape[-2:])}.")
+        x = self.features(images * 2 - 1)           # (B, 8w, H/16, W/16); inputs centred on 0
+        x = x.mean(dim=(2, 3))                      # (B, 8w)
+        return F.normalize(self.head(x), dim=1)     # (B, D), unit norm
+
+
+@torch.no_grad()
+def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 256, device: torch.device | str | None = None) -> torch.Tensor:
+    """Embed images in eval mode, in batches, with no gradient: one forward pass per image, no triplets.
+
+    Args:
+        images: (N, 1, H, W) float tensor in [0, 1].
+        device: where to run; defaults to the model's device.
+
+    Returns:
+        (N, D) CPU tensor of L2-normalised embeddings.
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        out = [model(images[i : i + batch_size].to(device)).cpu() for i in range(0, images.shape[0], batch_size)]
+    finally:
+        model.train(was_training)
+    if not out:
+        return torch.empty(0, getattr(getattr(model, "config", None), "embedding_dim", 0))
+    return torch.cat(out)

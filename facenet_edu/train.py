@@ -1,0 +1,249 @@
+"""One training function for every loss, and checkpoints that rebuild the model safely.
+
+A training step reads like the paper:
+
+    embeddings = model(images)                       # (B, D), unit vectors
+    result = batch_semihard_triplet_loss(embeddings, labels, margin)
+    result.loss.backward()
+
+Online mining happens inside each P x K batch, with the current network, at every
+step. Offline mining (``mining="offline"``) instead embeds a subset of the training
+set every ``offline_every`` steps and draws the next steps' triplets from it.
+"""
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .augment import AugmentConfig, augment
+from .data import FaceDataset
+from .errors import FaceNetEduError
+from .losses import (
+    CenterLoss,
+    LossResult,
+    batch_all_triplet_loss,
+    batch_hard_triplet_loss,
+    batch_semihard_triplet_loss,
+    contrastive_loss,
+    triplet_loss,
+)
+from .mining import mine_offline, pairwise_distances
+from .model import EmbeddingNet, ModelConfig, embed
+from .runtime import pick_device
+
+BATCH_LOSSES = {
+    "semi-hard": batch_semihard_triplet_loss,
+    "batch-hard": batch_hard_triplet_loss,
+    "batch-all": batch_all_triplet_loss,
+    "contrastive": contrastive_loss,
+}
+LOSSES = (*BATCH_LOSSES, "center")
+CHECKPOINT_FORMAT = "facenet-edu-checkpoint"
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run; every field has a working default.
+
+    Attributes:
+        loss: "semi-hard" (FaceNet), "batch-hard" (Hermans et al.), "batch-all",
+            "contrastive" (pairs) or "center" (softmax + center loss, Wen et al.).
+        margin: the triplet (or contrastive) margin; a training constraint, not a threshold.
+        num_steps: optimiser steps.
+        p, k: identities per batch and images per identity (batch size p * k).
+        lr: Adam learning rate, with a short warm-up then cosine decay to lr / 20.
+        mining: "online" (in each batch, current network) or "offline" (triplet losses only).
+        offline_every: with offline mining, re-embed and re-mine every this many steps.
+        offline_strategy: which triplets offline mining draws ("semi-hard", "hard", "all").
+        augment: augmentation strengths; ``AugmentConfig.none()`` turns it off.
+        center_lambda, center_alpha: weight of the center term and the centers' learning rate.
+        snapshot_every: store probe embeddings every this many steps (0: never).
+        device: "cuda", "cpu" or None for ``pick_device()``.
+        seed: seeds the batch sampler and augmentation (the model is seeded by the caller).
+        progress: show a tqdm progress bar.
+    """
+
+    loss: str = "semi-hard"
+    margin: float = 0.2
+    num_steps: int = 1000
+    p: int = 16
+    k: int = 4
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    mining: str = "online"
+    offline_every: int = 20
+    offline_strategy: str = "semi-hard"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    center_lambda: float = 0.1
+    center_alpha: float = 0.5
+    snapshot_every: int = 0
+    device: str | None = None
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise FaceNetEduError(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
+        if self.mining not in ("online", "offline"):
+            raise FaceNetEduError(f"mining must be 'online' or 'offline', got {self.mining!r}.")
+        if self.mining == "offline" and self.loss not in ("semi-hard", "batch-hard", "batch-all"):
+            raise FaceNetEduError("Offline mining chooses triplets, so it needs a triplet loss, not " + self.loss)
+        if self.num_steps < 1 or self.margin < 0 or self.lr <= 0:
+            raise FaceNetEduError("num_steps must be >= 1, margin >= 0 and lr > 0.")
+
+
+@dataclass
+class History:
+    """What happened during training, one entry per step (snapshots every ``snapshot_every`` steps)."""
+
+    step: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    active_fraction: list[float] = field(default_factory=list)
+    mean_ap_dist: list[float] = field(default_factory=list)
+    mean_an_dist: list[float] = field(default_factory=list)
+    snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def record(self, step: int, result: LossResult) -> None:
+        self.step.append(step)
+        self.loss.append(float(result.loss.detach()))
+        self.active_fraction.append(result.num_active / result.num_valid if result.num_valid else 0.0)
+        self.mean_ap_dist.append(float(result.mean_ap_dist))
+        self.mean_an_dist.append(float(result.mean_an_dist))
+
+
+def _lr_factor(step: int, num_steps: int) -> float:
+    """Linear warm-up over the first 5% of steps, then cosine decay to 1/20."""
+    warmup = max(1, num_steps // 20)
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, num_steps - warmup)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _offline_step_loss(model, images, triplets, cfg, generator, device) -> LossResult:
+    """Triplet loss on triplets chosen offline: embed the three images of each with the current network."""
+    anchor_idx, positive_idx, negative_idx = triplets
+    batch = torch.cat([images[anchor_idx], images[positive_idx], images[negative_idx]]).to(device)
+    embeddings = model(augment(batch, generator, cfg.augment))  # (3T, D)
+    anchor, positive, negative = embeddings.chunk(3)
+    loss = triplet_loss(anchor, positive, negative, cfg.margin)
+    with torch.no_grad():
+        ap_dists = (anchor - positive).norm(dim=1)
+        an_dists = (anchor - negative).norm(dim=1)
+        active = int((ap_dists - an_dists + cfg.margin > 0).sum())
+    return LossResult(loss, len(anchor_idx), active, float(ap_dists.mean()), float(an_dists.mean()))
+
+
+def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None = None,
+          probe_images: torch.Tensor | None = None) -> History:
+    """Train ``model`` on ``dataset`` in place and return the history.
+
+    Args:
+        model: the embedding network (its weights are updated).
+        dataset: training identities only; images (N, 1, H, W) at the model's input size.
+        config: settings; ``TrainConfig()`` by default.
+        probe_images: (M, 1, H, W) fixed images embedded every ``config.snapshot_every``
+            steps (and at the start and end) for the UMAP animation.
+    """
+    cfg = config or TrainConfig()
+    device = torch.device(cfg.device) if cfg.device else pick_device()
+    generator = torch.Generator().manual_seed(cfg.seed)
+    from .sampling import PKSampler  # local import keeps the module's top readable as the paper's step
+
+    sampler = PKSampler(dataset.labels, cfg.p, cfg.k, cfg.num_steps, generator)
+    _, labels = dataset.labels.unique(return_inverse=True)  # 0..C-1 for the center-loss classifier
+    model.to(device).train()
+    params = list(model.parameters())
+    center = None
+    if cfg.loss == "center":
+        center = CenterLoss(int(labels.max()) + 1, model.config.embedding_dim, cfg.center_lambda, cfg.center_alpha).to(device)
+        params += list(center.parameters())
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    history = History()
+    snapshot = cfg.snapshot_every > 0 and probe_images is not None
+    if snapshot:
+        history.snapshots.append((0, embed(model, probe_images, device=device)))
+    offline = None
+    start = time.perf_counter()
+    bar = tqdm(sampler, total=cfg.num_steps, desc=f"training ({cfg.loss}, margin {cfg.margin})", disable=not cfg.progress)
+    for step, batch_idx in enumerate(bar):
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * _lr_factor(step, cfg.num_steps)
+        if cfg.mining == "offline":
+            if step % cfg.offline_every == 0:  # re-embed with the current weights and choose the next triplets
+                num = (cfg.p * cfg.k // 3) * cfg.offline_every  # one step uses about a batch of images
+                offline = mine_offline(model, dataset.images, labels, cfg.offline_strategy, cfg.margin, num, generator, device=device)
+                model.train()
+            take = slice((step % cfg.offline_every) * cfg.p * cfg.k // 3, (step % cfg.offline_every + 1) * cfg.p * cfg.k // 3)
+            result = _offline_step_loss(model, dataset.images, [t[take] for t in offline], cfg, generator, device)
+        else:
+            images = augment(dataset.images[batch_idx].to(device), generator, cfg.augment)
+            embeddings = model(images)  # (B, D), unit vectors
+            batch_labels = labels[batch_idx].to(device)
+            if center is not None:
+                result = center(embeddings, batch_labels)
+            else:
+                result = BATCH_LOSSES[cfg.loss](embeddings, batch_labels, cfg.margin)
+        if not torch.isfinite(result.loss):
+            raise FaceNetEduError(f"Training diverged at step {step} (the loss is {float(result.loss.detach())}); lower lr.")
+        optimizer.zero_grad(set_to_none=True)
+        result.loss.backward()
+        optimizer.step()
+        history.record(step, result)
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{history.loss[-1]:.3f}", active=f"{history.active_fraction[-1]:.0%}")
+        if snapshot and ((step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.num_steps):
+            history.snapshots.append((step + 1, embed(model, probe_images, device=device)))
+            model.train()
+    history.seconds = time.perf_counter() - start
+    model.eval()
+    return history
+
+
+def batch_distances(model: EmbeddingNet, images: torch.Tensor) -> torch.Tensor:
+    """Distance matrix (N, N) between the embeddings of ``images`` under the current network."""
+    return pairwise_distances(embed(model, images))
+
+
+def save_checkpoint(path: str | Path, model: EmbeddingNet, config: TrainConfig | None = None, **extra) -> None:
+    """Save weights and everything needed to rebuild the model and its preprocessing.
+
+    Only tensors and plain Python values are stored, so ``load_checkpoint`` can use
+    ``torch.load(..., weights_only=True)``.
+    """
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": 1,
+        "model_config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "train_config": {k: v for k, v in asdict(config).items() if k != "augment"} if config else {},
+        "extra": extra,
+    }
+    torch.save(payload, Path(path))
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> EmbeddingNet:
+    """Rebuild the model saved by ``save_checkpoint``, in eval mode.
+
+    Raises:
+        FaceNetEduError: the file is missing, is not a facenet-edu checkpoint, or
+            holds anything other than tensors and plain values (refused by
+            ``weights_only=True``, so loading never runs code from the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FaceNetEduError(f"{path}: no such checkpoint file. Train one with `python -m facenet_edu train`.")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # UnpicklingError, RuntimeError (zip), EOFError, ...
+        raise FaceNetEduError(f"{path} is not a facenet-edu checkpoint ({type(err).__name__}).") from err
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise FaceNetEduError(f"{path} is not a facenet-edu checkpoint (no '{CHECKPOINT_FORMAT}' marker).")
+    model = EmbeddingNet(ModelConfig(**payload["model_config"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval()
