@@ -1,0 +1,502 @@
+"""Evaluation on identities never seen in training: verification, ROC, TAR@FAR, rank-1, open-set.
+
+The test people are not in the training set, so the network has never seen them;
+each test image is embedded with one forward pass (no triplets), and every metric
+below only compares those embeddings by Euclidean distance. The same protocol runs
+on any features, so the classic baselines (raw pixels, eigenfaces) are scored side by
+side with the trained network.
+
+Protocols, in short (details in each docstring):
+- verification (``verification_accuracy_lfw``): balanced same/different pairs as in
+  LFW, 10 folds, threshold chosen on 9, accuracy on the 10th;
+- ROC AUC and TAR@FAR (FaceNet's VAL@FAR) on ALL pairs of test images, so that a
+  false-accept rate of 1e-3 is backed by thousands of different-person pairs;
+- closed-set rank-1 (``rank1_accuracy``): leave-one-out nearest neighbour;
+- open-set identification (``open_set_dir_at_far``): a gallery of some people, probes
+  from them and from strangers, detection-and-identification rate at a false-alarm rate.
+"""
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .data import FaceDataset, resize_images
+from .errors import FaceNetEduError
+from .matching import _as_pairs, choose_threshold, cross_distances
+from .model import embed
+
+ALL_PAIRS_LIMIT = 4_000_000  # above this many image pairs (about 2,800 images), pairs are sampled rather than listed
+
+
+def _as_labels(labels) -> np.ndarray:
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    arr = np.asarray(labels).ravel()
+    if arr.size == 0:
+        raise FaceNetEduError("No labels given: the test set is empty.")
+    return arr
+
+
+def _as_features(embeddings, labels=None) -> np.ndarray:
+    """(N, D) float64 array of finite features, one row per label."""
+    if isinstance(embeddings, torch.Tensor):
+        embeddings = embeddings.detach().cpu().numpy()
+    x = np.asarray(embeddings, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise FaceNetEduError(f"Expected embeddings of shape (N, D) with N, D > 0, got shape {x.shape}.")
+    if not np.isfinite(x).all():
+        raise FaceNetEduError("The embeddings contain NaN or infinite values; the model may have diverged (lower lr, check the data).")
+    if labels is not None and len(labels) != x.shape[0]:
+        raise FaceNetEduError(f"Need one label per embedding, got {len(labels)} labels for {x.shape[0]} embeddings.")
+    return x
+
+
+# ---------------------------------------------------------------- pairs
+
+
+def _positive_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j), i < j, with the same label."""
+    firsts, seconds = [], []
+    for label in np.unique(labels):
+        idx = np.nonzero(labels == label)[0]
+        a, b = np.triu_indices(len(idx), k=1)
+        firsts.append(idx[a])
+        seconds.append(idx[b])
+    return np.concatenate(firsts), np.concatenate(seconds)
+
+
+def _num_negative_pairs(labels: np.ndarray) -> int:
+    counts = np.unique(labels, return_counts=True)[1].astype(np.int64)
+    return int((counts.sum() ** 2 - (counts**2).sum()) // 2)
+
+
+def _negative_pairs(labels: np.ndarray, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` distinct (i, j), i < j, with different labels, uniformly at random (all of them if fewer exist)."""
+    n = len(labels)
+    total = _num_negative_pairs(labels)
+    count = min(count, total)
+    if n * (n - 1) // 2 <= ALL_PAIRS_LIMIT:  # list them all, draw without replacement
+        i, j = np.triu_indices(n, k=1)
+        keep = labels[i] != labels[j]
+        i, j = i[keep], j[keep]
+        pick = np.sort(rng.choice(len(i), size=count, replace=False))
+        return i[pick], j[pick]
+    codes = np.empty(0, np.int64)  # too many to list: draw random pairs, keep new different-label ones
+    while len(codes) < count:
+        a, b = rng.integers(0, n, size=(2, 2 * (count - len(codes)) + 16))
+        a, b = np.minimum(a, b), np.maximum(a, b)
+        new = (a * n + b)[(a != b) & (labels[a] != labels[b])]
+        codes = np.concatenate([codes, new])
+        _, first = np.unique(codes, return_index=True)
+        codes = codes[np.sort(first)]  # distinct, in order of drawing
+    codes = np.sort(codes[:count])
+    return codes // n, codes % n
+
+
+def make_pairs(labels, num_pairs_per_kind: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Balanced same-person and different-person pairs, as in LFW's verification protocol.
+
+    Positive pairs: every pair (i, j), i < j, of images of the same person, or a
+    random sample of ``num_pairs_per_kind`` of them. Negative pairs: as many distinct
+    pairs of images of different people, drawn uniformly at random without
+    replacement (fewer only if that many do not exist). Chance level is 50 %.
+
+    Args:
+        labels: (N,) identity of each image.
+        num_pairs_per_kind: how many pairs of each kind; None for all positive pairs.
+        seed: the random draw (a ``numpy.random.default_rng(seed)``).
+
+    Returns:
+        (i, j, is_same): (P,) int64 image indices (i < j) and (P,) bool, positives first.
+        Index embeddings with them: ``(embeddings[i] - embeddings[j]).norm(dim=1)``.
+
+    Raises:
+        FaceNetEduError: no identity has two images, or there is only one identity.
+    """
+    labels = _as_labels(labels)
+    rng = np.random.default_rng(seed)
+    pos_i, pos_j = _positive_pairs(labels)
+    if len(pos_i) == 0:
+        raise FaceNetEduError("No same-person pairs: every identity has a single image. Use at least two images per person.")
+    if _num_negative_pairs(labels) == 0:
+        raise FaceNetEduError("No different-person pairs: the labels hold a single identity. Evaluate on at least two people.")
+    if num_pairs_per_kind is not None and num_pairs_per_kind < len(pos_i):
+        pick = np.sort(rng.choice(len(pos_i), size=num_pairs_per_kind, replace=False))
+        pos_i, pos_j = pos_i[pick], pos_j[pick]
+    neg_i, neg_j = _negative_pairs(labels, len(pos_i), rng)
+    i = np.concatenate([pos_i, neg_i]).astype(np.int64)
+    j = np.concatenate([pos_j, neg_j]).astype(np.int64)
+    is_same = np.concatenate([np.ones(len(pos_i), bool), np.zeros(len(neg_i), bool)])
+    return i, j, is_same
+
+
+def all_pairs(labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair (i, j), i < j: (i, j, is_same) as in ``make_pairs``, unbalanced (mostly different people)."""
+    labels = _as_labels(labels)
+    i, j = np.triu_indices(len(labels), k=1)
+    return i.astype(np.int64), j.astype(np.int64), labels[i] == labels[j]
+
+
+def pair_distances(embeddings, i, j, chunk: int = 65536) -> np.ndarray:
+    """(P,) float64 Euclidean distances between rows ``i`` and ``j`` of (N, D) ``embeddings``."""
+    x = _as_features(embeddings)
+    i, j = np.asarray(i), np.asarray(j)
+    if len(i) > x.shape[0] and x.shape[0] <= 4096:  # many pairs: one (N, N) matrix product is cheaper
+        return cross_distances(x, x)[i, j]
+    out = np.empty(len(i))
+    for start in range(0, len(i), chunk):
+        sl = slice(start, start + chunk)
+        out[sl] = np.linalg.norm(x[i[sl]] - x[j[sl]], axis=1)
+    return out
+
+
+# ---------------------------------------------------------------- verification metrics
+
+
+def roc_curve_dists(distances, is_same) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ROC curve of the rule "same person when distance <= threshold", one point per distinct distance.
+
+    Equals ``sklearn.metrics.roc_curve(is_same, -distances, drop_intermediate=False)``
+    with the thresholds negated back into distances.
+
+    Args:
+        distances: (P,) pair distances.
+        is_same: (P,) bool.
+
+    Returns:
+        (fpr, tpr, thresholds), each (U + 1,): false-accept rate, true-accept rate and
+        the distance threshold; the first point (0, 0) has threshold -inf.
+    """
+    d, same = _as_pairs(distances, is_same)
+    num_pos, num_neg = same.sum(), (~same).sum()
+    if num_pos == 0 or num_neg == 0:
+        raise FaceNetEduError("An ROC curve needs both same-person and different-person pairs.")
+    order = np.argsort(d, kind="stable")
+    d, same = d[order], same[order]
+    last = np.r_[np.nonzero(np.diff(d))[0], len(d) - 1]  # last index of each distinct distance
+    tps = np.cumsum(same)[last]
+    fps = (last + 1) - tps
+    fpr = np.r_[0.0, fps / num_neg]
+    tpr = np.r_[0.0, tps / num_pos]
+    return fpr, tpr, np.r_[-np.inf, d[last]]
+
+
+def roc_auc(distances, is_same) -> float:
+    """Area under the ROC curve: the chance that a random same-person pair is closer than a random different-person pair (ties count half)."""
+    fpr, tpr, _ = roc_curve_dists(distances, is_same)
+    return float(np.trapezoid(tpr, fpr))
+
+
+def tar_at_far(distances, is_same, far: float) -> float:
+    """True-accept rate at a false-accept rate (FaceNet's VAL@FAR).
+
+    The threshold is ``choose_threshold(distances, is_same, target_far=far)``: the
+    largest candidate at which at most ``far`` x (number of different-person pairs)
+    of them are accepted; TAR is the share of same-person pairs at or below it.
+
+    Small FARs need many negative pairs: with N negatives, FAR = 1e-3 allows
+    floor(N / 1000) false accepts. With fewer than 1,000 negatives none is allowed, so
+    the figure becomes TAR at FAR = 0 (stricter, and noisy: it hangs on the single
+    closest different-person pair). ``evaluate_embeddings`` therefore uses ALL pairs
+    of test images (100 images of 10 people give 4,500 negatives).
+
+    Args:
+        distances: (P,) pair distances.
+        is_same: (P,) bool.
+        far: target false-accept rate, e.g. 1e-3.
+    """
+    d, same = _as_pairs(distances, is_same)
+    if not same.any():
+        raise FaceNetEduError("TAR needs same-person pairs, and there are none.")
+    threshold = choose_threshold(d, same, target_far=far)
+    return float((d[same] <= threshold).mean())
+
+
+def verification_accuracy_lfw(distances, is_same, num_folds: int = 10, seed: int = 0) -> dict:
+    """Verification accuracy by the LFW protocol: threshold chosen on 9 folds, tested on the 10th.
+
+    The pairs are shuffled (``numpy.random.default_rng(seed).permutation``) and cut
+    into ``num_folds`` nearly equal folds (``numpy.array_split``). For each fold, the
+    best-accuracy threshold is chosen on the other folds (``choose_threshold``) and the
+    fold's accuracy measured with it ("same" when distance <= threshold). The
+    threshold never sees the pairs it is scored on.
+
+    Args:
+        distances: (P,) pair distances, P >= num_folds.
+        is_same: (P,) bool.
+
+    Returns:
+        {"mean": float, "std": float (population std over folds, as LFW reports it),
+        "accuracies": list of num_folds floats, "thresholds": list of num_folds floats}.
+    """
+    d, same = _as_pairs(distances, is_same)
+    if num_folds < 2 or len(d) < num_folds:
+        raise FaceNetEduError(f"Need at least 2 folds and one pair per fold; got {len(d)} pairs for {num_folds} folds.")
+    folds = np.array_split(np.random.default_rng(seed).permutation(len(d)), num_folds)
+    accuracies, thresholds = [], []
+    for k, test in enumerate(folds):
+        train = np.concatenate([f for m, f in enumerate(folds) if m != k])
+        threshold = choose_threshold(d[train], same[train])
+        accuracies.append(float(((d[test] <= threshold) == same[test]).mean()))
+        thresholds.append(float(threshold))
+    return {"mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "accuracies": accuracies, "thresholds": thresholds}
+
+
+# ---------------------------------------------------------------- identification metrics
+
+
+def rank1_accuracy(embeddings, labels, batch_size: int = 1024) -> float:
+    """Closed-set rank-1 accuracy, leave-one-out: is each image's nearest OTHER image of the same person?
+
+    Every image is a query against all the other images. Images whose identity has
+    only one image are not queries (they cannot be right) but stay in the search as
+    distractors. Ties go to the lowest index.
+
+    Args:
+        embeddings: (N, D) tensor or array.
+        labels: (N,) identities.
+    """
+    labels = _as_labels(labels)
+    x = _as_features(embeddings, labels)
+    counts = dict(zip(*np.unique(labels, return_counts=True)))
+    queries = np.array([i for i in range(len(labels)) if counts[labels[i]] > 1], dtype=np.int64)
+    if len(queries) == 0:
+        raise FaceNetEduError("Rank-1 needs people with at least two images; every identity here has one.")
+    sq_norms = (x * x).sum(1)
+    correct = 0
+    for start in range(0, len(queries), batch_size):
+        q = queries[start : start + batch_size]
+        dists = cross_distances(x[q], x, sq_norms)  # (b, N)
+        dists[np.arange(len(q)), q] = np.inf        # not itself
+        correct += int((labels[dists.argmin(1)] == labels[q]).sum())
+    return correct / len(queries)
+
+
+def open_set_dir_at_far(
+    embeddings, labels, far: float = 0.01, known_fraction: float = 0.5, gallery_per_person: int = 1, seed: int = 0
+) -> dict:
+    """Open-set identification: detection and identification rate (DIR) at a false-alarm rate.
+
+    Protocol:
+    1. The identities are shuffled (``default_rng(seed).permutation``); the first
+       ``round(known_fraction * P)`` (at least 1, at most P - 1) are KNOWN, the rest UNKNOWN.
+    2. Gallery: the first ``gallery_per_person`` images (in dataset order) of each known person.
+    3. Probes: every other image of a known person (known probes) and every image of an
+       unknown person (unknown probes, strangers).
+    4. Each probe is matched to its nearest gallery embedding.
+    5. The threshold is the largest at which at most ``far`` of the unknown probes are
+       accepted (false alarms); candidates as in ``choose_threshold``.
+    6. DIR = share of known probes whose nearest gallery image is the right person AND
+       within the threshold.
+
+    Returns:
+        {"dir", "far" (the false-alarm rate reached), "threshold", "rank1_known" (the
+        closed-set rank-1 of the known probes, the ceiling for DIR), "num_known_probes",
+        "num_unknown_probes"}, all floats.
+    """
+    labels = _as_labels(labels)
+    x = _as_features(embeddings, labels)
+    people = np.unique(labels)
+    if len(people) < 2:
+        raise FaceNetEduError("Open-set identification needs at least two people: some known, some strangers.")
+    num_known = int(min(max(round(known_fraction * len(people)), 1), len(people) - 1))
+    shuffled = people[np.random.default_rng(seed).permutation(len(people))]
+    known = set(shuffled[:num_known].tolist())
+    gallery_idx, known_probes, unknown_probes = [], [], []
+    for person in people:
+        idx = np.nonzero(labels == person)[0]
+        if person in known:
+            gallery_idx += idx[:gallery_per_person].tolist()
+            known_probes += idx[gallery_per_person:].tolist()
+        else:
+            unknown_probes += idx.tolist()
+    if not known_probes:
+        raise FaceNetEduError(
+            f"No known probes: the known people have at most {gallery_per_person} image(s) each, all used for the gallery."
+        )
+    gallery_idx, probes = np.array(gallery_idx), np.array(known_probes + unknown_probes)
+    dists = cross_distances(x[probes], x[gallery_idx])  # (probes, gallery)
+    nearest = dists.argmin(1)
+    nearest_d = dists[np.arange(len(probes)), nearest]
+    is_known = np.arange(len(probes)) < len(known_probes)
+    threshold = choose_threshold(nearest_d, is_known, target_far=far)
+    right_person = labels[gallery_idx[nearest]] == labels[probes]
+    known_ok = right_person[is_known]
+    return {
+        "dir": float((known_ok & (nearest_d[is_known] <= threshold)).mean()),
+        "far": float((nearest_d[~is_known] <= threshold).mean()),
+        "threshold": float(threshold),
+        "rank1_known": float(known_ok.mean()),
+        "num_known_probes": float(is_known.sum()),
+        "num_unknown_probes": float((~is_known).sum()),
+    }
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def _flatten(images) -> np.ndarray:
+    """(N, 1, H, W) or (N, H, W) tensor/array -> (N, H*W) float64."""
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu().numpy()
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim not in (3, 4) or x.shape[0] == 0:
+        raise FaceNetEduError(f"Expected images of shape (N, 1, H, W) with N > 0, got {x.shape}.")
+    return x.reshape(x.shape[0], -1)
+
+
+def _l2_normalise(x: np.ndarray) -> torch.Tensor:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return torch.from_numpy(x / np.maximum(norms, 1e-12)).float()
+
+
+def raw_pixel_features(images) -> torch.Tensor:
+    """The simplest baseline: each image's pixels as one long vector, L2-normalised.
+
+    Args:
+        images: (N, 1, H, W) tensor in [0, 1].
+
+    Returns:
+        (N, H*W) float tensor of unit rows (compared by distance like embeddings).
+    """
+    return _l2_normalise(_flatten(images))
+
+
+class Eigenfaces:
+    """The classic baseline (Turk & Pentland 1991): PCA of the pixels, whitened, then L2-normalised.
+
+    ``fit`` learns the mean face and the top principal directions ("eigenfaces") from
+    TRAINING people only; ``transform`` projects any images onto them, divides each
+    coordinate by its standard deviation (whitening) and L2-normalises, so distances
+    are compared exactly like network embeddings. Same as
+    ``sklearn.decomposition.PCA(whiten=True)`` up to the sign of each component.
+
+    Args:
+        num_components: how many eigenfaces to keep (at most training images - 1).
+    """
+
+    def __init__(self, num_components: int = 50):
+        self.num_components = num_components
+
+    def fit(self, train_images) -> "Eigenfaces":
+        """Learn the mean face and eigenfaces from (N, 1, H, W) training images."""
+        x = _flatten(train_images)
+        if x.shape[0] < 2:
+            raise FaceNetEduError("Eigenfaces need at least two training images.")
+        self.image_shape = tuple(np.shape(train_images)[-2:])
+        self.mean_ = x.mean(0)                                        # (H*W,)
+        centred = x - self.mean_                                      # (N, H*W)
+        k = min(self.num_components, x.shape[0] - 1, x.shape[1])
+        if x.shape[0] <= x.shape[1]:
+            # Turk & Pentland's trick: with fewer images than pixels, diagonalise the small
+            # (N, N) Gram matrix; its eigenvectors u give eigenfaces X^T u / sqrt(lambda)
+            eigvals, u = np.linalg.eigh(centred @ centred.T)          # ascending
+            eigvals, u = eigvals[::-1][:k], u[:, ::-1][:, :k]
+            components = (centred.T @ u / np.sqrt(np.maximum(eigvals, 1e-300))).T  # (k, H*W)
+        else:
+            eigvals, v = np.linalg.eigh(centred.T @ centred)          # (H*W, H*W)
+            eigvals, components = eigvals[::-1][:k], v[:, ::-1][:, :k].T
+        self.components_ = np.ascontiguousarray(components)          # (k, H*W), orthonormal rows
+        self.explained_variance_ = np.maximum(eigvals, 0) / (x.shape[0] - 1)  # (k,)
+        return self
+
+    def transform(self, images) -> torch.Tensor:
+        """(N, 1, H, W) images -> (N, k) whitened, L2-normalised coordinates."""
+        if not hasattr(self, "components_"):
+            raise FaceNetEduError("Call Eigenfaces.fit(train_images) before transform.")
+        x = _flatten(images)
+        if x.shape[1] != self.mean_.shape[0]:
+            raise FaceNetEduError(f"Eigenfaces were fitted on {self.image_shape} images; resize these ({np.shape(images)[-2:]}) first.")
+        z = (x - self.mean_) @ self.components_.T / np.sqrt(np.maximum(self.explained_variance_, 1e-12))  # (N, k)
+        return _l2_normalise(z)
+
+    def eigenfaces(self) -> torch.Tensor:
+        """The principal directions as images, (k, 1, H, W), for plotting."""
+        return torch.from_numpy(self.components_.reshape(-1, 1, *self.image_shape)).float()
+
+    def mean_face(self) -> torch.Tensor:
+        """The mean training face, (1, H, W)."""
+        return torch.from_numpy(self.mean_.reshape(1, *self.image_shape)).float()
+
+
+# ---------------------------------------------------------------- everything at once
+
+
+def evaluate_embeddings(embeddings, labels, seed: int = 0) -> dict[str, float]:
+    """All the metrics for one set of embeddings (or any features) of people unseen in training.
+
+    - ``verification_accuracy``, ``verification_std``: LFW protocol on ``make_pairs``
+      (all same-person pairs and as many random different-person pairs, ``seed``);
+      ``threshold``: best-accuracy threshold on those pairs.
+    - ``roc_auc``, ``tar_at_far_1e-2``, ``tar_at_far_1e-3``: on ALL pairs of images
+      (sampled above ``ALL_PAIRS_LIMIT`` pairs), so small FARs rest on many negatives.
+    - ``rank1``: leave-one-out closed-set rank-1.
+    - ``dir_at_far_1e-2``: open-set DIR at FAR 1e-2 (half the people known, one gallery
+      image each); left out when there are too few people or images for it.
+
+    Args:
+        embeddings: (N, D) tensor or array.
+        labels: (N,) identities.
+
+    Returns:
+        {metric: float}, JSON-ready.
+    """
+    labels = _as_labels(labels)
+    x = _as_features(embeddings, labels)
+    i, j, is_same = make_pairs(labels, seed=seed)
+    d = pair_distances(x, i, j)
+    lfw = verification_accuracy_lfw(d, is_same, num_folds=min(10, len(d)), seed=seed)
+    n = len(labels)
+    if n * (n - 1) // 2 <= ALL_PAIRS_LIMIT:
+        ai, aj, a_same = all_pairs(labels)
+    else:
+        rng = np.random.default_rng(seed)
+        pi, pj = _positive_pairs(labels)
+        ni, nj = _negative_pairs(labels, ALL_PAIRS_LIMIT, rng)
+        ai, aj, a_same = np.r_[pi, ni], np.r_[pj, nj], np.r_[np.ones(len(pi), bool), np.zeros(len(ni), bool)]
+    a_d = pair_distances(x, ai, aj)
+    results = {
+        "verification_accuracy": lfw["mean"],
+        "verification_std": lfw["std"],
+        "threshold": choose_threshold(d, is_same),
+        "roc_auc": roc_auc(a_d, a_same),
+        "tar_at_far_1e-2": tar_at_far(a_d, a_same, 1e-2),
+        "tar_at_far_1e-3": tar_at_far(a_d, a_same, 1e-3),
+        "rank1": rank1_accuracy(x, labels),
+    }
+    try:
+        results["dir_at_far_1e-2"] = open_set_dir_at_far(x, labels, far=1e-2, seed=seed)["dir"]
+    except FaceNetEduError:
+        pass
+    return {k: float(v) for k, v in results.items()}
+
+
+def evaluate_model(
+    model: nn.Module, test_dataset: FaceDataset, baselines: bool = True, train_dataset: FaceDataset | None = None,
+    seed: int = 0, num_components: int = 50,
+) -> dict[str, dict[str, float]]:
+    """Evaluate a network on unseen people, and the baselines with the very same protocol.
+
+    Test images are resized to ``model.config.image_size`` if needed (as in training)
+    and embedded with one forward pass each. Baselines use the same test images:
+    ``raw_pixels`` always, ``eigenfaces`` only when ``train_dataset`` is given (PCA is
+    fitted on the training people, never on the test people).
+
+    Returns:
+        {"model": metrics, "raw_pixels": metrics, "eigenfaces": metrics}, metrics as in
+        ``evaluate_embeddings``.
+    """
+    size = model.config.image_size
+    images = test_dataset.images
+    if tuple(images.shape[-2:]) != (size, size):
+        images = resize_images(images, (size, size))
+    results = {"model": evaluate_embeddings(embed(model, images), test_dataset.labels, seed)}
+    if baselines:
+        results["raw_pixels"] = evaluate_embeddings(raw_pixel_features(images), test_dataset.labels, seed)
+        if train_dataset is not None:
+            train_images = train_dataset.images
+            if tuple(train_images.shape[-2:]) != (size, size):
+                train_images = resize_images(train_images, (size, size))
+            eigenfaces = Eigenfaces(num_components).fit(train_images)
+            results["eigenfaces"] = evaluate_embeddings(eigenfaces.transform(images), test_dataset.labels, seed)
+    return results

@@ -1,0 +1,202 @@
+"""Reading any image, finding the face, preprocessing exactly as in training, embedding."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facenet_edu.data import find_att_faces, resize_images
+from facenet_edu.errors import FaceNetEduError
+from facenet_edu.faces import detect_faces, embed_faces, face_crop, prepare_face, prepare_faces, square_crop_box
+from facenet_edu.images import read_image
+from facenet_edu.model import EmbeddingNet, ModelConfig, embed
+
+
+def _top_bright(h=40, w=30) -> np.ndarray:
+    a = np.zeros((h, w), np.uint8)
+    a[: h // 2] = 255
+    return a
+
+
+# ---------------------------------------------------------------- every image mode
+
+
+def _write_modes(tmp_path) -> dict:
+    """One small file per mode, each with a known grey value; returns {name: (path, expected grey in [0, 1])}."""
+    files = {}
+    Image.new("L", (12, 10), 100).save(tmp_path / "l.png")
+    files["L png"] = (tmp_path / "l.png", 100 / 255)
+    Image.new("RGB", (12, 10), (255, 0, 0)).save(tmp_path / "rgb.png")
+    files["RGB png"] = (tmp_path / "rgb.png", round(0.299 * 255) / 255)
+    rgba = Image.new("RGBA", (12, 10), (0, 0, 0, 0))  # fully transparent black -> composited on white
+    rgba.save(tmp_path / "rgba.png")
+    files["RGBA transparent"] = (tmp_path / "rgba.png", 1.0)
+    Image.new("CMYK", (12, 10), (0, 0, 0, 255)).save(tmp_path / "cmyk.jpg")  # full black ink
+    files["CMYK jpeg"] = (tmp_path / "cmyk.jpg", 0.0)
+    Image.fromarray(np.full((10, 12), 30000, np.uint16)).save(tmp_path / "i16.png")
+    files["16-bit png"] = (tmp_path / "i16.png", 30000 / 65535)
+    pal = Image.new("P", (12, 10), 1)
+    pal.putpalette([0, 0, 0, 51, 51, 51] + [0] * 762)
+    pal.save(tmp_path / "pal.gif")
+    files["palette gif"] = (tmp_path / "pal.gif", 51 / 255)
+    Image.new("L", (12, 10), 200).save(tmp_path / "grey.pgm")
+    files["8-bit pgm"] = (tmp_path / "grey.pgm", 200 / 255)
+    (tmp_path / "dark16.pgm").write_bytes(b"P5\n12 10\n65535\n" + np.full(120, 200, ">u2").tobytes())
+    files["dark 16-bit pgm"] = (tmp_path / "dark16.pgm", 200 / 65535)
+    return files
+
+
+def test_every_mode_reads_as_grey_with_the_right_value(tmp_path):
+    for name, (path, expected) in _write_modes(tmp_path).items():
+        mode = Image.open(path).mode
+        grey = read_image(path)
+        assert grey.shape == (10, 12), name
+        assert grey.dtype == np.float32, name
+        assert abs(float(grey.mean()) - expected) < 2 / 255, f"{name} (Pillow mode {mode}): {grey.mean()} != {expected}"
+        face = prepare_face(path, 32, detect=False)
+        assert face.shape == (1, 1, 32, 32) and face.dtype == torch.float32, name
+        assert abs(face.mean().item() - expected) < 2 / 255, name
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    image = Image.fromarray(_top_bright())
+    exif = Image.Exif()
+    exif[0x0112] = 3  # rotate 180 degrees when displayed
+    image.save(tmp_path / "rotated.jpg", exif=exif)
+    assert Image.open(tmp_path / "rotated.jpg").getexif()[0x0112] == 3
+    grey = read_image(tmp_path / "rotated.jpg")
+    assert grey[:20].mean() < 0.05 and grey[20:].mean() > 0.95  # the bright half is now at the bottom
+    exif[0x0112] = 6  # rotate 90 degrees: the shape turns too
+    image.save(tmp_path / "turned.jpg", exif=exif)
+    assert read_image(tmp_path / "turned.jpg").shape == (30, 40)
+
+
+def test_arrays_tensors_and_pil_images_are_accepted():
+    a = _top_bright(64, 48)
+    from_uint8 = prepare_face(a, 32, detect=False)
+    assert torch.allclose(from_uint8, prepare_face(a.astype(np.float32) / 255, 32, detect=False))
+    assert torch.allclose(from_uint8, prepare_face(torch.from_numpy(a) / 255.0, 32, detect=False))
+    assert torch.allclose(from_uint8, prepare_face(Image.fromarray(a), 32, detect=False))
+    assert torch.allclose(from_uint8, prepare_face(np.stack([a] * 3, axis=-1), 32, detect=False), atol=1e-6)
+
+
+def test_preprocessing_is_exactly_the_training_resize():
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 112, 92)).astype(np.float32)  # AT&T-shaped
+    prepared = prepare_faces(list(images), 64, detect=False)
+    expected = resize_images(torch.from_numpy(images)[:, None], (64, 64))
+    assert prepared.shape == (3, 1, 64, 64)
+    assert torch.equal(prepared, expected)
+    assert prepared.min() >= 0 and prepared.max() <= 1
+    assert prepare_faces([], 64).shape == (0, 1, 64, 64)
+
+
+def test_embed_faces_is_one_forward_pass_of_the_prepared_image():
+    torch.manual_seed(0)
+    model = EmbeddingNet(ModelConfig(width=8, embedding_dim=16, image_size=40))
+    images = [np.random.default_rng(i).random((50, 45)).astype(np.float32) for i in range(3)]
+    embeddings = embed_faces(model, images, detect=False)
+    assert embeddings.shape == (3, 16)
+    assert torch.allclose(embeddings.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert torch.allclose(embeddings, embed(model, prepare_faces(images, 40, detect=False)))
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_missing_corrupt_and_fake_files_raise_a_clear_error(tmp_path):
+    with pytest.raises(FaceNetEduError, match="no such file"):
+        prepare_face(tmp_path / "nobody.jpg", 32, detect=False)
+    Image.new("L", (40, 40), 128).save(tmp_path / "whole.png")
+    (tmp_path / "truncated.png").write_bytes((tmp_path / "whole.png").read_bytes()[:40])
+    with pytest.raises(FaceNetEduError, match="truncated.png: cannot be read"):
+        prepare_face(tmp_path / "truncated.png", 32, detect=False)
+    (tmp_path / "notes.jpg").write_text("this is text, not a JPEG")
+    with pytest.raises(FaceNetEduError, match="notes.jpg: cannot be read"):
+        embed_faces(EmbeddingNet(ModelConfig(width=8, embedding_dim=16)), [tmp_path / "notes.jpg"], detect=False)
+    with pytest.raises(FaceNetEduError, match="NaN"):
+        prepare_face(np.full((40, 40), np.nan, np.float32), 32, detect=False)
+
+
+# ---------------------------------------------------------------- detection
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    return inter / (aw * ah + bw * bh - inter)
+
+
+def _face_on_background(face: np.ndarray, at: tuple[int, int], size=(400, 500), seed=0) -> np.ndarray:
+    """Paste a (h, w) uint8 face at (x, y) on a textured background: blotches plus pixel noise."""
+    rng = np.random.default_rng(seed)
+    height, width = size
+    blotches = Image.fromarray((np.clip(0.5 + 0.15 * rng.standard_normal((height // 8, width // 8)), 0, 1) * 255).astype(np.uint8))
+    background = np.asarray(blotches.resize((width, height), Image.BILINEAR), dtype=np.float64)
+    background = np.clip(background + 10 * rng.standard_normal((height, width)), 0, 255).astype(np.uint8)
+    x, y = at
+    background[y : y + face.shape[0], x : x + face.shape[1]] = face
+    return background
+
+
+def test_square_crop_box_adds_the_margin_and_stays_inside():
+    assert square_crop_box((100, 100, 50, 50), (400, 400), margin=0.2) == (90, 90, 70, 70)
+    assert square_crop_box((0, 0, 50, 40), (400, 400), margin=0.2) == (0, 0, 70, 70)       # moved inside
+    assert square_crop_box((10, 10, 80, 80), (100, 60), margin=0.5) == (0, 20, 60, 60)     # shrunk to the width, centred on the face
+
+
+def test_detects_a_real_face_pasted_on_a_larger_photograph(att_dir):
+    face = Image.open(att_dir / "s1" / "1.pgm").convert("L")
+    big = np.asarray(face.resize((184, 224), Image.BICUBIC))  # upscaled 2x, as a face in a photograph
+    x0, y0 = 200, 100
+    photo = _face_on_background(big, (x0, y0))
+    boxes = detect_faces(photo.astype(np.float32) / 255)
+    assert boxes, "the Haar cascade found no face"
+    assert boxes == sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
+    assert _iou(boxes[0], (x0, y0, 184, 224)) > 0.5
+    cx, cy = boxes[0][0] + boxes[0][2] / 2, boxes[0][1] + boxes[0][3] / 2
+    assert x0 < cx < x0 + 184 and y0 < cy < y0 + 224
+    crop = face_crop(photo)
+    x, y, w, h = square_crop_box(boxes[0], photo.shape, margin=0.2)
+    assert w == h > boxes[0][2]  # square, grown by the margin
+    assert np.array_equal(crop, photo[y : y + h, x : x + w].astype(np.float32) / 255)
+    assert _iou((x, y, w, h), (x0, y0, 184, 224)) > 0.6  # the crop frames the pasted face
+    assert prepare_face(photo, 64).shape == (1, 1, 64, 64)
+    # a large photograph is searched at a reduced size; boxes come back in its own pixels
+    large = np.asarray(Image.fromarray(photo).resize((1250, 1000), Image.BILINEAR))
+    big_box = detect_faces(large)[0]
+    assert _iou(big_box, (x0 * 2.5, y0 * 2.5, 184 * 2.5, 224 * 2.5)) > 0.5
+
+
+def test_no_face_raises_or_returns_the_whole_image(tmp_path):
+    gradient = np.tile(np.linspace(0, 255, 300, dtype=np.float64), (200, 1))
+    noise = np.random.default_rng(0).normal(0, 3, gradient.shape)
+    image = np.clip(gradient + noise, 0, 255).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "wall.png")
+    assert detect_faces(image) == []
+    with pytest.raises(FaceNetEduError, match=r"No face found in .*wall.png.*detect=False"):
+        prepare_face(tmp_path / "wall.png", 32)
+    whole = face_crop(tmp_path / "wall.png", on_no_face="whole")
+    assert np.array_equal(whole, read_image(tmp_path / "wall.png"))
+    assert torch.equal(prepare_face(tmp_path / "wall.png", 32, on_no_face="whole"), prepare_face(tmp_path / "wall.png", 32, detect=False))
+    with pytest.raises(FaceNetEduError, match="on_no_face"):
+        face_crop(image, on_no_face="skip")
+
+
+def test_opencv_without_haar_cascades_gives_a_clear_error(monkeypatch):
+    import cv2
+
+    from facenet_edu.faces import _face_cascade
+
+    monkeypatch.delattr(cv2, "CascadeClassifier", raising=False)  # as in OpenCV 5, which moved it out
+    _face_cascade.cache_clear()
+    try:
+        with pytest.raises(FaceNetEduError, match="opencv-python-headless<5"):
+            detect_faces(np.zeros((64, 64), np.float32))
+        assert torch.equal(prepare_face(np.zeros((64, 64), np.float32), 32, detect=False), torch.zeros(1, 1, 32, 32))
+    finally:
+        monkeypatch.undo()
+        _face_cascade.cache_clear()
