@@ -1,0 +1,53 @@
+"""facenet-edu: FaceNet-style face recognition, explained by running it.
+
+The notebooks in ``notebooks/`` tell the story; this package holds every piece they
+reuse. Importing it only defines things: no seeding, no downloads, no warnings.
+
+Modules, by concept: ``data`` and ``synthetic`` (faces), ``sampling`` (P x K batches),
+``augment``, ``model`` (the embedding network), ``mining`` (distances and triplet
+choice), ``losses``, ``train``, ``faces`` (a new image to an embedding), ``matching``
+(verify, gallery, thresholds, clustering), ``evaluate`` (metrics and baselines),
+``viz`` (plots) and ``widgets`` (interactive explorers).
+"""
+
+from . import evaluate, faces, losses, matching, mining, viz
+from .augment import AugmentConfig, augment
+from .data import (
+    FaceDataset,
+    identity_folds,
+    load_course_faces,
+    load_dataset,
+    read_image_folder,
+    split_by_identity,
+    synthetic_dataset,
+)
+from .errors import FaceNetEduError
+from .faces import embed_faces, prepare_face
+from .images import read_image
+from .losses import (
+    CenterLoss,
+    batch_all_triplet_loss,
+    batch_hard_triplet_loss,
+    batch_semihard_triplet_loss,
+    contrastive_loss,
+    triplet_loss,
+)
+from .matching import Gallery, choose_threshold, cluster_embeddings, verify
+from .mining import mine_triplets, pairwise_distances
+from .model import EmbeddingNet, ModelConfig, embed
+from .runtime import fast_mode, pick_device, seed_everything
+from .sampling import PKSampler
+from .synthetic import make_synthetic_faces
+from .train import History, TrainConfig, load_checkpoint, save_checkpoint, train
+
+
+def __getattr__(name: str):
+    """Import ``facenet_edu.widgets`` on first use (it loads ipywidgets, which only notebooks need)."""
+    if name == "widgets":
+        import importlib
+
+        return importlib.import_module(".widgets", __name__)
+    raise AttributeError(f"module 'facenet_edu' has no attribute {name!r}")
+
+
+__version__ = "0.1.0"

@@ -1,0 +1,117 @@
+"""The package's main job on the embedded default: the whole FaceNet story in about two minutes, offline.
+
+Generate synthetic faces, train a triplet network with semi-hard mining, evaluate it
+on people it never saw against raw pixels and eigenfaces, enrol a gallery, identify a
+few new faces (one of them a stranger), and save the key figures.
+"""
+
+from pathlib import Path
+
+import torch
+
+from .data import split_by_identity, synthetic_dataset
+from .model import EmbeddingNet, ModelConfig, embed
+from .runtime import fast_mode, seed_everything
+from .train import TrainConfig, train
+
+METRICS = ["verification_accuracy", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3", "rank1"]
+
+
+def format_table(results: dict[str, dict[str, float]]) -> str:
+    """Methods as rows, the five headline metrics as columns."""
+    header = f"{'method':<12}" + "".join(f"{m:>23}" for m in METRICS)
+    rows = [f"{method:<12}" + "".join(f"{metrics[m]:>23.3f}" for m in METRICS) for method, metrics in results.items()]
+    return "\n".join([header, *rows])
+
+
+def run_demo(out_dir: str | Path = "demo_output", num_steps: int | None = None, seed: int = 0) -> dict:
+    """Run the demo, print what happens, save figures to ``out_dir``; return the results.
+
+    Args:
+        out_dir: folder for the figures (created if missing).
+        num_steps: training steps; default 600, or 40 in fast mode (``FACENET_EDU_FAST=1``).
+        seed: one seed for data, split, model and training.
+
+    Returns:
+        dict with ``results`` (metrics per method), ``threshold``, ``identified``
+        (list of (true name, predicted name, distance)) and ``figures`` (paths).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # the demo writes files; it never opens a window
+    import matplotlib.pyplot as plt
+
+    from .evaluate import evaluate_model, make_pairs
+    from .matching import Gallery, choose_threshold
+    from .viz import fit_umap, plot_distance_histograms, plot_embedding_2d, plot_roc, plot_training_curves, project, show_identities
+    from .evaluate import roc_curve_dists
+
+    fast = fast_mode()
+    num_steps = num_steps or (40 if fast else 600)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(seed)
+
+    print("1. Synthetic faces: every person is a set of face parameters; every image adds pose, light, expression, glasses, noise.")
+    data = synthetic_dataset(num_identities=60, images_per_identity=12, image_size=64, seed=seed)
+    train_val, test = split_by_identity(data, num_test_identities=12, seed=seed)
+    fit, val = split_by_identity(train_val, num_test_identities=8, seed=seed + 1)
+    print(f"   {fit.num_identities} people to train on, {val.num_identities} to choose the threshold, "
+          f"{test.num_identities} never seen in training ({len(data)} images, 64x64)")
+
+    print(f"\n2. Training a triplet network: P x K batches, semi-hard negatives mined online, {num_steps} steps")
+    model = EmbeddingNet(ModelConfig(embedding_dim=64, image_size=64))
+    history = train(model, fit, TrainConfig(loss="semi-hard", margin=0.2, num_steps=num_steps, p=12, k=4, seed=seed))
+    print(f"   {history.seconds:.0f} s; loss {history.loss[0]:.3f} -> {history.loss[-1]:.3f}")
+
+    print("\n3. A new image needs no triplets: one forward pass gives a unit-length embedding, compared by distance.")
+    i, j, is_same = make_pairs(val.labels, seed=seed)
+    val_emb = embed(model, val.images)
+    threshold = choose_threshold((val_emb[i] - val_emb[j]).norm(dim=1).numpy(), is_same)
+    print(f"   verification threshold {threshold:.3f}, chosen on validation people (the margin 0.2 is not the threshold)")
+
+    print(f"\n4. Unseen people ({test.num_identities}): the trained embedding against raw pixels and eigenfaces")
+    results = evaluate_model(model, test, baselines=True, train_dataset=train_val)
+    print(format_table(results))
+
+    print("\n5. A gallery: enrol 6 unseen people from 2 images each, then identify new images")
+    gallery = Gallery()
+    people = test.labels.unique().tolist()
+    enrolled, stranger = people[:6], people[6]
+    test_emb = embed(model, test.images)
+    identified = []
+    for person in enrolled:
+        idx = torch.nonzero(test.labels == person).squeeze(1)
+        gallery.enroll_embeddings(test.names[person], test_emb[idx[:2]])
+    for person in [*enrolled[:3], stranger]:
+        probe = torch.nonzero(test.labels == person).squeeze(1)[-1]
+        result = gallery.identify(test_emb[probe], threshold, top_k=3)
+        truth = test.names[person] if person in enrolled else f"{test.names[person]} (not enrolled)"
+        identified.append((truth, result.name, result.distance))
+        print(f"   {truth:<24} -> {result.name:<10} distance {result.distance:.3f}")
+
+    figures = {}
+    fig = show_identities(test.images, test.labels, test.names, num_identities=6, per_identity=6)
+    figures["identities"] = out / "identities.png"
+    fig.savefig(figures["identities"], dpi=100, bbox_inches="tight")
+    fig = plot_training_curves(history)
+    figures["training"] = out / "training_curves.png"
+    fig.savefig(figures["training"], dpi=100, bbox_inches="tight")
+    fig = plot_distance_histograms(test_emb, test.labels, margin=0.2, threshold=threshold, title="unseen people")
+    figures["histograms"] = out / "distance_histograms.png"
+    fig.savefig(figures["histograms"], dpi=100, bbox_inches="tight")
+    ti, tj, t_same = make_pairs(test.labels, seed=seed)
+    fpr, tpr, _ = roc_curve_dists((test_emb[ti] - test_emb[tj]).norm(dim=1).numpy(), t_same)
+    fig = plot_roc(fpr, tpr, label="triplet embedding")
+    figures["roc"] = out / "roc.png"
+    fig.savefig(figures["roc"], dpi=100, bbox_inches="tight")
+    all_emb = embed(model, data.images)
+    reducer = fit_umap(all_emb, seed=seed)
+    is_unseen = torch.isin(data.labels, test.labels.unique())
+    fig = plot_embedding_2d(project(reducer, all_emb), data.labels.numpy(), is_unseen=is_unseen.numpy(),
+                            title="UMAP of the embedding (hollow: people never seen in training)")
+    figures["umap"] = out / "umap.png"
+    fig.savefig(figures["umap"], dpi=100, bbox_inches="tight")
+    plt.close("all")
+    print(f"\n6. Figures written to {out}/: " + ", ".join(p.name for p in figures.values()))
+    return {"results": results, "threshold": float(threshold), "identified": identified, "figures": figures}

@@ -1,0 +1,136 @@
+"""The command line: every command works, and bad input ends with one `error:` line and exit status 2."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facenet_edu import EmbeddingNet, ModelConfig, synthetic_dataset
+from facenet_edu.cli import main
+from facenet_edu.train import save_checkpoint
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    torch.manual_seed(0)
+    save_checkpoint(path, EmbeddingNet(ModelConfig(embedding_dim=16, width=4, image_size=32)), threshold=0.5,
+                    dataset="synthetic", test_identities=[f"synth{i:03d}" for i in range(30, 40)])
+    return path
+
+
+@pytest.fixture(scope="module")
+def face_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("faces")
+    data = synthetic_dataset(3, 2, image_size=48, seed=2)
+    paths = []
+    for index, image in enumerate(data.images[:, 0]):
+        path = folder / f"{data.names[int(data.labels[index])]}_{index}.png"
+        Image.fromarray((image.numpy() * 255).astype(np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_data_summary_synthetic(capsys):
+    status, out, _ = run(capsys, "data", "--dataset", "synthetic")
+    assert status == 0
+    assert "identities:  40" in out and "images:      400" in out and "64 x 64" in out
+
+
+def test_data_summary_att(capsys, att_dir):
+    status, out, _ = run(capsys, "data", "--dataset", "att", "--data-dir", str(att_dir))
+    assert status == 0
+    assert "identities:  40" in out and "112 x 92" in out
+
+
+def test_train_then_evaluate_writes_json_for_every_method(capsys, tmp_path):
+    model_path, json_path = tmp_path / "m.pt", tmp_path / "r.json"
+    status, out, _ = run(capsys, "train", "--num-steps", "3", "--image-size", "32", "--embedding-dim", "16",
+                         "--p", "4", "--out", str(model_path))
+    assert status == 0 and model_path.exists() and "threshold" in out
+    status, out, _ = run(capsys, "evaluate", "--checkpoint", str(model_path), "--dataset", "synthetic", "--no-detect",
+                         "--baselines", "--json", str(json_path))
+    assert status == 0 and "held out in training" in out
+    results = json.loads(json_path.read_text())
+    assert set(results) == {"model", "raw_pixels", "eigenfaces"}
+    for metrics in results.values():
+        for key in ["verification_accuracy", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3", "rank1"]:
+            assert 0.0 <= metrics[key] <= 1.0
+
+
+def test_verify_enroll_identify(capsys, checkpoint, face_files, tmp_path):
+    status, out, _ = run(capsys, "verify", "--checkpoint", str(checkpoint), "--no-detect", face_files[0], face_files[1])
+    assert status == 0 and "distance" in out and "threshold 0.500" in out
+    gallery = str(tmp_path / "gallery")
+    status, out, _ = run(capsys, "enroll", "--checkpoint", str(checkpoint), "--gallery", gallery, "--name", "ada",
+                         "--no-detect", face_files[0], face_files[1])
+    assert status == 0 and "holds 1 people" in out
+    status, out, _ = run(capsys, "enroll", "--checkpoint", str(checkpoint), "--gallery", gallery, "--name", "bo",
+                         "--no-detect", face_files[2])
+    assert "holds 2 people" in out
+    status, out, _ = run(capsys, "identify", "--checkpoint", str(checkpoint), "--gallery", gallery, "--no-detect",
+                         "--threshold", "2.0", face_files[0])
+    assert status == 0 and out.startswith("ada (distance 0.000)")
+    status, out, _ = run(capsys, "identify", "--checkpoint", str(checkpoint), "--gallery", gallery, "--no-detect",
+                         "--threshold", "0.0", face_files[4])
+    assert status == 0 and out.startswith("unknown")
+
+
+def _assert_one_error_line(status, err):
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+
+
+def test_bad_inputs_give_one_clear_line(capsys, checkpoint, face_files, tmp_path):
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((200, 200), 128, np.uint8)).save(blank)
+    not_ckpt = tmp_path / "not.pt"
+    not_ckpt.write_text("hello")
+    cases = [
+        ("verify", "--checkpoint", str(checkpoint), "--no-detect", face_files[0], str(tmp_path / "missing.png")),
+        ("verify", "--checkpoint", str(checkpoint), "--no-detect", face_files[0], str(corrupt)),
+        ("verify", "--checkpoint", str(checkpoint), "--no-detect", face_files[0], str(text)),
+        ("verify", "--checkpoint", str(checkpoint), "--detect", str(blank), face_files[0]),
+        ("verify", "--checkpoint", str(not_ckpt), face_files[0], face_files[1]),
+        ("identify", "--checkpoint", str(checkpoint), "--gallery", str(tmp_path / "nobody"), face_files[0]),
+        ("data", "--dataset", "folder", "--data-dir", str(tmp_path / "empty")),
+        ("data", "--dataset", "att"),
+    ]
+    for argv in cases:
+        status, _, err = run(capsys, *argv)
+        _assert_one_error_line(status, err)
+
+
+def test_empty_gallery_is_refused(capsys, checkpoint, face_files, tmp_path):
+    gallery = str(tmp_path / "g")
+    run(capsys, "enroll", "--checkpoint", str(checkpoint), "--gallery", gallery, "--name", "x", "--no-detect", face_files[0])
+    from facenet_edu.matching import Gallery
+
+    g = Gallery.load(gallery)
+    g.remove("x")
+    g.save(gallery)
+    status, _, err = run(capsys, "identify", "--checkpoint", str(checkpoint), "--gallery", gallery, "--no-detect", face_files[0])
+    _assert_one_error_line(status, err)
+
+
+def test_module_entry_point_runs_as_a_program(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "facenet_edu", "verify", "--checkpoint", str(tmp_path / "none.pt"), "a", "b"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
