@@ -1,11 +1,24 @@
 """Shared test fixtures."""
 
+import warnings
+
 import matplotlib
+import matplotlib.pyplot as plt
 import pytest
 
 from facenet_edu.data import find_att_faces
 
 matplotlib.use("Agg")
+
+
+@pytest.fixture
+def no_warnings_no_leaks():
+    """Run a plot or widget test with warnings as errors; it must leave no pyplot figure open."""
+    before = set(plt.get_fignums())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+    assert set(plt.get_fignums()) == before, "the test left a pyplot figure open"
 
 
 @pytest.fixture(scope="session")

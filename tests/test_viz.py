@@ -43,14 +43,7 @@ def slow_distance_matrix(embeddings):
     return torch.tensor([[slow_distance(embeddings[i], embeddings[j]) for j in range(n)] for i in range(n)])
 
 
-@pytest.fixture(autouse=True)
-def no_warnings_no_leaks():
-    """Every plot test runs with warnings as errors and must leave no pyplot figure open."""
-    before = set(plt.get_fignums())
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        yield
-    assert set(plt.get_fignums()) == before, "a plot left a pyplot figure open"
+pytestmark = pytest.mark.usefixtures("no_warnings_no_leaks")   # see conftest.py
 
 
 def test_show_identities_grid_and_names():

@@ -9,7 +9,6 @@ is tested in test_viz.py), so these tests run in seconds.
 import io
 import math
 import re
-import warnings
 from datetime import datetime, timezone
 
 import matplotlib
@@ -29,13 +28,7 @@ from facenet_edu.model import EmbeddingNet, ModelConfig, embed  # noqa: E402
 from facenet_edu.synthetic import make_synthetic_faces  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def no_warnings_no_leaks():
-    before = set(plt.get_fignums())
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        yield
-    assert set(plt.get_fignums()) == before, "a widget left a pyplot figure open"
+pytestmark = pytest.mark.usefixtures("no_warnings_no_leaks")   # see conftest.py
 
 
 def clustered_embeddings(num_identities=5, per_identity=4, dim=8, spread=1.5, seed=2):
