@@ -137,6 +137,19 @@ def all_pairs(labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return i.astype(np.int64), j.astype(np.int64), labels[i] == labels[j]
 
 
+def all_pair_distances(embeddings, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Distance and same-person flag of every unordered pair (i < j, the upper triangle).
+
+    Args:
+        embeddings: (N, D) tensor or array; labels: (N,) identity labels.
+
+    Returns:
+        distances (P,) float64, is_same (P,) bool, with P = N (N - 1) / 2, in ``all_pairs`` order.
+    """
+    i, j, is_same = all_pairs(labels)
+    return pair_distances(_as_features(embeddings, _as_labels(labels)), i, j), is_same
+
+
 def pair_distances(embeddings, i, j, chunk: int = 65536) -> np.ndarray:
     """(P,) float64 Euclidean distances between rows ``i`` and ``j`` of (N, D) ``embeddings``."""
     x = _as_features(embeddings)

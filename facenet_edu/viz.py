@@ -23,7 +23,8 @@ from matplotlib.lines import Line2D
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
 from .errors import FaceNetEduError
-from .mining import negative_categories, pairwise_distances
+from .evaluate import all_pair_distances
+from .mining import negative_categories
 
 # One colour per kind of negative, used by every plot and widget of the package.
 CATEGORY_COLORS = {"hard": "#d62728", "semi-hard": "#ff7f0e", "easy": "#2ca02c"}
@@ -237,22 +238,6 @@ def plot_embedding_2d(points_2d, labels, names: Sequence[str] | None = None, ima
 
 # ---------------------------------------------------------------- distances
 
-def pair_distances(embeddings, labels) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distance and same-person flag of every unordered pair (upper triangle of the distance matrix).
-
-    Args:
-        embeddings: (N, D) tensor; labels: (N,) identity labels.
-
-    Returns:
-        distances (P,), is_same (P,) bool, with P = N (N - 1) / 2.
-    """
-    embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
-    labels = torch.as_tensor(labels)
-    dists = pairwise_distances(embeddings)                             # (N, N)
-    rows, cols = torch.triu_indices(len(labels), len(labels), offset=1)
-    return dists[rows, cols], labels[rows] == labels[cols]
-
-
 def plot_pair_histograms(distances, is_same, margin: float | None = None, threshold: float | None = None,
                          ax: Axes | None = None, title: str | None = None, bins=None) -> Figure:
     """Histograms of same-person and different-person pair distances (each normalised to area 1).
@@ -304,7 +289,7 @@ def plot_distance_histograms(embeddings, labels, margin: float | None = None, th
         embeddings: (N, D) tensor, L2-normalised; labels: (N,) identity labels.
         margin, threshold, ax, title, bins: as in ``plot_pair_histograms``.
     """
-    distances, is_same = pair_distances(embeddings, labels)
+    distances, is_same = all_pair_distances(embeddings, labels)
     return plot_pair_histograms(distances, is_same, margin, threshold, ax, title, bins)
 
 
@@ -317,7 +302,7 @@ def plot_distance_histograms_before_after(before_embeddings, after_embeddings, l
         before_embeddings, after_embeddings: (N, D) tensors of the same N images.
         labels: (N,) identity labels; margin, threshold: as in ``plot_pair_histograms``.
     """
-    pairs = [pair_distances(e, labels) for e in (before_embeddings, after_embeddings)]
+    pairs = [all_pair_distances(e, labels) for e in (before_embeddings, after_embeddings)]
     top = max(float(d.max()) for d, _ in pairs)
     bins = np.linspace(0.0, max(top, threshold or 0.0, 1e-6) * 1.02, 41)
     fig, axes = new_figure(1, 2, figsize=(11.0, 3.6), sharex=True)

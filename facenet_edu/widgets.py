@@ -27,7 +27,7 @@ from PIL import Image
 
 from . import viz
 from .errors import FaceNetEduError
-from .evaluate import roc_curve_dists
+from .evaluate import all_pair_distances, roc_curve_dists
 from .faces import prepare_face
 from .images import read_image
 from .losses import batch_all_triplet_loss, batch_semihard_triplet_loss
@@ -92,7 +92,7 @@ class MarginExplorer(widgets.VBox):
         if anchor is None or positive is None:
             anchor, positive = _median_pair(self.dists, self.labels)
         self.anchor, self.positive = int(anchor), int(positive)
-        self.pair_distances, self.pair_is_same = viz.pair_distances(self.embeddings, self.labels)  # (P,) once
+        self.pair_distances, self.pair_is_same = all_pair_distances(self.embeddings, self.labels)  # (P,) once
         self.retrain_fn = retrain
         self.margin_slider = widgets.FloatSlider(value=margin, min=0.0, max=max_margin, step=0.01, description="margin",
                                                  continuous_update=False, readout_format=".2f")
