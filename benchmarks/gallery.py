@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from facenet_edu.matching import Gallery  # noqa: E402
+from facenet_edu.gallery import Gallery  # noqa: E402
 
 
 def random_unit(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:

@@ -6,11 +6,11 @@ reuse. Importing it only defines things: no seeding, no downloads, no warnings.
 Modules, by concept: ``data`` and ``synthetic`` (faces), ``sampling`` (P x K batches),
 ``augment``, ``model`` (the embedding network), ``mining`` (distances and triplet
 choice), ``losses``, ``train``, ``faces`` (a new image to an embedding), ``matching``
-(verify, gallery, thresholds, clustering), ``evaluate`` (metrics and baselines),
+(verify, thresholds, clustering), ``gallery`` (identification), ``evaluate`` (metrics), ``baselines`` (raw pixels, eigenfaces),
 ``viz`` (plots) and ``widgets`` (interactive explorers).
 """
 
-from . import evaluate, faces, losses, matching, mining, viz
+from . import baselines, evaluate, faces, gallery, losses, matching, mining, viz
 from .augment import AugmentConfig, augment
 from .data import (
     FaceDataset,
@@ -32,7 +32,8 @@ from .losses import (
     contrastive_loss,
     triplet_loss,
 )
-from .matching import Gallery, choose_threshold, cluster_embeddings, verify
+from .gallery import Gallery
+from .matching import choose_threshold, cluster_embeddings, verify
 from .mining import mine_triplets, pairwise_distances
 from .model import EmbeddingNet, ModelConfig, embed
 from .runtime import fast_mode, pick_device, seed_everything

@@ -118,7 +118,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from .matching import Gallery
+    from .gallery import Gallery
     from .train import load_checkpoint
 
     model = load_checkpoint(args.checkpoint)
@@ -130,7 +130,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
-    from .matching import Gallery
+    from .gallery import Gallery
     from .train import load_checkpoint
 
     model = load_checkpoint(args.checkpoint)

@@ -41,10 +41,10 @@ def run_demo(out_dir: str | Path = "demo_output", num_steps: int | None = None, 
     matplotlib.use("Agg")  # the demo writes files; it never opens a window
     import matplotlib.pyplot as plt
 
-    from .evaluate import evaluate_model, make_pairs
-    from .matching import Gallery, choose_threshold
+    from .evaluate import evaluate_model, make_pairs, roc_curve_dists
+    from .gallery import Gallery
+    from .matching import choose_threshold
     from .viz import fit_umap, plot_distance_histograms, plot_embedding_2d, plot_roc, plot_training_curves, project, show_identities
-    from .evaluate import roc_curve_dists
 
     fast = fast_mode()
     num_steps = num_steps or (40 if fast else 600)

@@ -120,7 +120,7 @@ def test_bad_inputs_give_one_clear_line(capsys, checkpoint, face_files, tmp_path
 def test_empty_gallery_is_refused(capsys, checkpoint, face_files, tmp_path):
     gallery = str(tmp_path / "g")
     run(capsys, "enroll", "--checkpoint", str(checkpoint), "--gallery", gallery, "--name", "x", "--no-detect", face_files[0])
-    from facenet_edu.matching import Gallery
+    from facenet_edu.gallery import Gallery
 
     g = Gallery.load(gallery)
     g.remove("x")

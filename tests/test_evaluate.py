@@ -10,15 +10,14 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from facenet_edu.data import FaceDataset
 from facenet_edu.errors import FaceNetEduError
+from facenet_edu.baselines import Eigenfaces, raw_pixel_features
 from facenet_edu.evaluate import (
-    Eigenfaces,
     all_pairs,
     evaluate_embeddings,
     evaluate_model,
     make_pairs,
     open_set_dir_at_far,
     pair_distances,
-    raw_pixel_features,
     rank1_accuracy,
     roc_auc,
     roc_curve_dists,

@@ -10,9 +10,9 @@ import torch
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from facenet_edu.errors import FaceNetEduError
+from facenet_edu.gallery import Gallery
 from facenet_edu.matching import (
     UNKNOWN,
-    Gallery,
     choose_threshold,
     cluster_embeddings,
     clustering_scores,

@@ -23,7 +23,7 @@ from PIL import Image  # noqa: E402
 
 from facenet_edu import viz, widgets  # noqa: E402
 from facenet_edu.errors import FaceNetEduError  # noqa: E402
-from facenet_edu.matching import Gallery  # noqa: E402
+from facenet_edu.gallery import Gallery  # noqa: E402
 from facenet_edu.model import EmbeddingNet, ModelConfig, embed  # noqa: E402
 from facenet_edu.synthetic import make_synthetic_faces  # noqa: E402
 
