@@ -1,6 +1,5 @@
 """Datasets, the folder reader, identity splits, the P x K sampler and augmentation."""
 
-import warnings
 
 import numpy as np
 import pytest

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facenet_edu.data import find_att_faces, resize_images
+from facenet_edu.data import resize_images
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.faces import detect_faces, embed_faces, face_crop, prepare_face, prepare_faces, square_crop_box
 from facenet_edu.images import read_image

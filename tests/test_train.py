@@ -1,6 +1,5 @@
 """Training: the loss falls, held-out verification improves, runs are repeatable, checkpoints are safe."""
 
-import pickle
 
 import numpy as np
 import pytest
@@ -8,7 +7,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from facenet_edu import EmbeddingNet, FaceNetEduError, ModelConfig, embed, split_by_identity, synthetic_dataset
-from facenet_edu.train import History, TrainConfig, load_checkpoint, save_checkpoint, train
+from facenet_edu.train import TrainConfig, load_checkpoint, save_checkpoint, train
 
 SMALL = ModelConfig(embedding_dim=32, width=8, image_size=48)
 
