@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from facenet_edu import EmbeddingNet, ModelConfig, fast_mode, identity_folds, load_dataset, seed_everything  # noqa: E402
 from facenet_edu.data import find_att_faces, split_by_identity, synthetic_dataset  # noqa: E402
-from facenet_edu.evaluate import evaluate_embeddings, evaluate_model  # noqa: E402
+from facenet_edu.evaluate import evaluate_model  # noqa: E402
 from facenet_edu.train import TrainConfig, train  # noqa: E402
 
 METHODS = {
@@ -52,7 +52,7 @@ def run_fold(train_set, test_set, num_steps: int, seed: int) -> dict[str, dict]:
             baselines = {k: v for k, v in results.items() if k != "model"}
         rows[name] = {**results["model"], "train_seconds": seconds}
         print(f"  {name}: trained in {seconds:.0f} s, verification accuracy "
-              f"{results['model']['verification_accuracy']:.3f}", flush=True)   # progress: a full run takes about 30 min
+              f"{results['model']['verification_accuracy']:.3f}", flush=True)   # progress: a full run takes about 50 min
     for name, metrics in baselines.items():
         rows[name.replace("_", " ")] = {**metrics, "train_seconds": 0.0}
     return rows
