@@ -147,8 +147,9 @@ def all_pair_distances(embeddings, labels) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         distances (P,) float64, is_same (P,) bool, with P = N (N - 1) / 2, in ``all_pairs`` order.
     """
+    labels = _as_labels(labels)
     i, j, is_same = all_pairs(labels)
-    return pair_distances(_as_features(embeddings, _as_labels(labels)), i, j), is_same
+    return pair_distances(_as_features(embeddings, labels), i, j), is_same
 
 
 def pair_distances(embeddings, i, j, chunk: int = 65536) -> np.ndarray:
