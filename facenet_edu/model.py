@@ -16,6 +16,7 @@ class ModelConfig:
     embedding_dim: int = 128   # FaceNet used 128
     width: int = 16            # channels of the first block; doubled by each later block
     image_size: int = 64       # faces are resized to image_size x image_size before embedding
+    crop_margin: float = 0.2   # border around a detected face box, as a fraction of its side, on each side
 
     def to_dict(self) -> dict:
         return asdict(self)
