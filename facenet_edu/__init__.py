@@ -5,13 +5,14 @@ reuse. Importing it only defines things: no seeding, no downloads, no warnings.
 
 Modules, by concept: ``data`` and ``synthetic`` (faces), ``sampling`` (P x K batches),
 ``augment``, ``model`` (the embedding network), ``mining`` (distances and triplet
-choice), ``losses``, ``train``, ``faces`` (a new image to an embedding), ``matching``
+choice), ``losses``, ``train``, ``checkpoint`` (saving and checking models), ``faces`` (a new image to an embedding), ``matching``
 (verify, thresholds, clustering), ``gallery`` (identification), ``evaluate`` (metrics), ``baselines`` (raw pixels, eigenfaces),
 ``viz`` (plots) and ``widgets`` (interactive explorers).
 """
 
 from . import baselines, evaluate, faces, gallery, losses, matching, mining, viz
 from .augment import AugmentConfig, augment
+from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from .data import (
     FaceDataset,
     identity_folds,
@@ -35,11 +36,11 @@ from .losses import (
 from .gallery import Gallery
 from .matching import choose_threshold, cluster_embeddings, verify
 from .mining import mine_triplets, pairwise_distances
-from .model import EmbeddingNet, ModelConfig, embed
+from .model import EmbeddingNet, ModelConfig, embed, model_fingerprint
 from .runtime import fast_mode, pick_device, seed_everything
 from .sampling import PKSampler
 from .synthetic import make_synthetic_faces
-from .train import History, TrainConfig, load_checkpoint, save_checkpoint, train
+from .train import History, TrainConfig, train
 
 
 def __getattr__(name: str):

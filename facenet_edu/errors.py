@@ -1,4 +1,7 @@
-"""The one exception type a student can meet, with a sentence that says what to do."""
+"""The one exception type a student can meet, with a sentence that says what to do; and the check of a numeric setting."""
+
+import math
+import numbers
 
 
 class FaceNetEduError(Exception):
@@ -8,3 +11,26 @@ class FaceNetEduError(Exception):
     found, an empty gallery, a dataset that cannot be downloaded offline, a file that
     is not a facenet-edu checkpoint. Bugs in the package raise ordinary exceptions.
     """
+
+
+def check_number(name: str, value, low: float | None = None, high: float | None = None, integer: bool = False):
+    """Return ``value`` if it is a finite number in [low, high] (an integer when ``integer``), else raise.
+
+    Booleans and strings are refused, NaN and infinity too, so a typo or a diverged
+    value never passes as a setting. The message names the setting and what is allowed.
+
+    Args:
+        name: the setting's name as the user wrote it ("threshold", "--lr", "margin").
+        value: the value to check.
+        low, high: inclusive bounds; None for no bound.
+        integer: require a whole number (an ``int``, or a float such as 3.0 is refused).
+    """
+    kind = numbers.Integral if integer else numbers.Real
+    allowed = ("a whole number" if integer else "a finite number") + (
+        f" from {low:g} to {high:g}" if low is not None and high is not None
+        else f" >= {low:g}" if low is not None else f" <= {high:g}" if high is not None else "")
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(float(value)):
+        raise FaceNetEduError(f"{name} must be {allowed}, got {value!r}.")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise FaceNetEduError(f"{name} must be {allowed}, got {value!r}.")
+    return value

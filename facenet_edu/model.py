@@ -1,25 +1,48 @@
 """The embedding network: a small CNN for greyscale faces whose output lies on the unit hypersphere."""
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import FaceNetEduError
+from .errors import FaceNetEduError, check_number
+
+MIN_IMAGE_SIZE = 32        # four 2x2 poolings leave 2x2 pixels; smaller inputs are refused
+MAX_IMAGE_SIZE = 512       # a 64x64 face holds what this network can use; larger sizes only cost memory
+MAX_EMBEDDING_DIM = 4096
+MAX_WIDTH = 256            # 8 * 256 channels in the last block: about 19 M weights
 
 
 @dataclass
 class ModelConfig:
-    """Everything needed to rebuild the network and its preprocessing from a checkpoint."""
+    """Everything needed to rebuild the network and its preprocessing from a checkpoint.
+
+    Every field is checked on creation (so a damaged checkpoint cannot build a
+    network that allocates gigabytes): ``embedding_dim`` 1 to ``MAX_EMBEDDING_DIM``,
+    ``width`` 1 to ``MAX_WIDTH``, ``image_size`` ``MIN_IMAGE_SIZE`` to ``MAX_IMAGE_SIZE``,
+    ``crop_margin`` 0 to 1.
+
+    Raises:
+        FaceNetEduError: a field is out of range or of the wrong type.
+    """
 
     embedding_dim: int = 128   # FaceNet used 128
     width: int = 16            # channels of the first block; doubled by each later block
     image_size: int = 64       # faces are resized to image_size x image_size before embedding
     crop_margin: float = 0.2   # border around a detected face box, as a fraction of its side, on each side
 
+    def __post_init__(self) -> None:
+        check_number("embedding_dim", self.embedding_dim, 1, MAX_EMBEDDING_DIM, integer=True)
+        check_number("width", self.width, 1, MAX_WIDTH, integer=True)
+        check_number("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE, integer=True)
+        check_number("crop_margin", self.crop_margin, 0.0, 1.0)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as plain Python values (what a checkpoint stores)."""
+        return {k: (float(v) if k == "crop_margin" else int(v)) for k, v in asdict(self).items()}
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -58,8 +81,8 @@ class EmbeddingNet(nn.Module):
         """
         if images.ndim != 4 or images.shape[1] != 1:
             raise FaceNetEduError(f"The network takes greyscale batches (B, 1, H, W), got shape {tuple(images.shape)}.")
-        if min(images.shape[-2:]) < 32:
-            raise FaceNetEduError(f"Images must be at least 32x32 pixels, got {tuple(images.shape[-2:])}.")
+        if min(images.shape[-2:]) < MIN_IMAGE_SIZE:
+            raise FaceNetEduError(f"Images must be at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} pixels, got {tuple(images.shape[-2:])}.")
         x = self.features(images * 2 - 1)           # (B, 8w, H/16, W/16); inputs centred on 0
         x = x.mean(dim=(2, 3))                      # (B, 8w)
         return F.normalize(self.head(x), dim=1)     # (B, D), unit norm
@@ -86,3 +109,25 @@ def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 256, device:
     if not out:
         return torch.empty(0, getattr(getattr(model, "config", None), "embedding_dim", 0))
     return torch.cat(out)
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """A short hash of a model's config and weights: equal for the same network, different after any change.
+
+    A gallery stores the fingerprint of the model that embedded it, so embeddings from
+    another model (whose distances would mean nothing) are refused.
+
+    Args:
+        model: an ``EmbeddingNet`` (any module works; its ``config``, if any, is included).
+
+    Returns:
+        16 hexadecimal characters (the start of a SHA-256).
+    """
+    digest = hashlib.sha256()
+    config = getattr(model, "config", None)
+    digest.update(json.dumps(config.to_dict() if config is not None else {}, sort_keys=True).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]

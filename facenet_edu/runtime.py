@@ -1,4 +1,4 @@
-"""Run-time switches: fast mode, seeding, and the device to train on."""
+"""Run-time switches: fast mode, seeding, and the device to train on (checked with ``resolve_device``)."""
 
 import os
 import random
@@ -38,3 +38,33 @@ def seed_everything(seed: int) -> torch.Generator:
 def pick_device() -> torch.device:
     """CUDA when a GPU is available, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The device to run on, checked before any work: ``None`` picks one (``pick_device``).
+
+    Args:
+        device: "cpu", "cuda", "cuda:N", "mps", a ``torch.device``, or None.
+
+    Raises:
+        FaceNetEduError: the name is not a device, or names a GPU this machine does not have.
+    """
+    from .errors import FaceNetEduError
+
+    if device is None:
+        return pick_device()
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise FaceNetEduError(f"Unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N', or leave it unset to pick one.") from err
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise FaceNetEduError(f"Device {device!r}: no CUDA GPU is visible on this machine; use 'cpu' or leave the device unset.")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise FaceNetEduError(f"Device {device!r}: this machine has {torch.cuda.device_count()} GPU(s), numbered from 0.")
+    elif resolved.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise FaceNetEduError(f"Device {device!r}: Apple's MPS is not available here; use 'cpu' or leave the device unset.")
+    elif resolved.type != "cpu":
+        raise FaceNetEduError(f"Device {device!r} is not supported; use 'cpu', 'cuda' or 'cuda:N', or leave it unset.")
+    return resolved

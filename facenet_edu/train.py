@@ -1,4 +1,4 @@
-"""One training function for every loss, and checkpoints that rebuild the model safely.
+"""One training function for every loss (checkpoints live in ``facenet_edu.checkpoint``).
 
 A training step reads like the paper:
 
@@ -13,15 +13,15 @@ set every ``offline_every`` steps and draws the next steps' triplets from it.
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
 from .augment import AugmentConfig, augment
 from .data import FaceDataset
-from .errors import FaceNetEduError
+from .checkpoint import load_checkpoint, save_checkpoint  # noqa: F401  (their old home; notebooks import them from here)
+from .errors import FaceNetEduError, check_number
 from .losses import (
     CenterLoss,
     LossResult,
@@ -33,7 +33,7 @@ from .losses import (
 )
 from .mining import mine_offline, pairwise_distances
 from .model import EmbeddingNet, ModelConfig, embed
-from .runtime import pick_device
+from .runtime import resolve_device
 
 BATCH_LOSSES = {
     "semi-hard": batch_semihard_triplet_loss,
@@ -42,7 +42,8 @@ BATCH_LOSSES = {
     "contrastive": contrastive_loss,
 }
 LOSSES = (*BATCH_LOSSES, "center")
-CHECKPOINT_FORMAT = "facenet-edu-checkpoint"
+OFFLINE_STRATEGIES = ("semi-hard", "hard", "all")
+MAX_BATCH_SIZE = 1024   # p * k images per step; larger batches only exhaust memory on a laptop
 
 
 @dataclass
@@ -65,6 +66,14 @@ class TrainConfig:
         device: "cuda", "cpu" or None for ``pick_device()``.
         seed: seeds the batch sampler and augmentation (the model is seeded by the caller).
         progress: show a tqdm progress bar.
+
+    Every field is checked on creation (so a typo or a NaN fails before training, with
+    a sentence saying what is allowed): margin from 0 to 2 (distances between unit
+    vectors lie in [0, 2]), lr finite and > 0, p and k at least 2 with
+    p * k <= ``MAX_BATCH_SIZE``, and a device this machine has.
+
+    Raises:
+        FaceNetEduError: a setting is out of range, of the wrong type, or unknown.
     """
 
     loss: str = "semi-hard"
@@ -91,9 +100,28 @@ class TrainConfig:
         if self.mining not in ("online", "offline"):
             raise FaceNetEduError(f"mining must be 'online' or 'offline', got {self.mining!r}.")
         if self.mining == "offline" and self.loss not in ("semi-hard", "batch-hard", "batch-all"):
-            raise FaceNetEduError("Offline mining chooses triplets, so it needs a triplet loss, not " + self.loss)
-        if self.num_steps < 1 or self.margin < 0 or self.lr <= 0:
-            raise FaceNetEduError("num_steps must be >= 1, margin >= 0 and lr > 0.")
+            raise FaceNetEduError("Offline mining chooses triplets, so it needs a triplet loss, not " + str(self.loss))
+        if self.offline_strategy not in OFFLINE_STRATEGIES:
+            raise FaceNetEduError(f"offline_strategy must be one of {', '.join(OFFLINE_STRATEGIES)}, got {self.offline_strategy!r}.")
+        check_number("margin", self.margin, 0.0, 2.0)
+        check_number("num_steps", self.num_steps, 1, integer=True)
+        check_number("p (identities per batch)", self.p, 2, integer=True)
+        check_number("k (images per identity)", self.k, 2, integer=True)
+        if self.p * self.k > MAX_BATCH_SIZE:
+            raise FaceNetEduError(f"A batch of p * k = {self.p} * {self.k} = {self.p * self.k} images is more than "
+                                  f"{MAX_BATCH_SIZE} (MAX_BATCH_SIZE); lower p or k.")
+        check_number("lr", self.lr, 0.0)
+        if self.lr == 0:
+            raise FaceNetEduError("lr must be > 0, got 0.")
+        check_number("weight_decay", self.weight_decay, 0.0)
+        check_number("offline_every", self.offline_every, 1, integer=True)
+        check_number("center_lambda", self.center_lambda, 0.0)
+        check_number("center_alpha", self.center_alpha, 0.0, 1.0)
+        check_number("snapshot_every", self.snapshot_every, 0, integer=True)
+        check_number("seed", self.seed, 0, integer=True)
+        if not isinstance(self.augment, AugmentConfig):
+            raise FaceNetEduError(f"augment must be an AugmentConfig, got {type(self.augment).__name__}.")
+        resolve_device(self.device)  # "gpu" or "cuda" without a GPU fails here, not after loading the data
 
 
 @dataclass
@@ -151,7 +179,7 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
             steps (and at the start and end) for the UMAP animation.
     """
     cfg = config or TrainConfig()
-    device = torch.device(cfg.device) if cfg.device else pick_device()
+    device = resolve_device(cfg.device)
     generator = torch.Generator().manual_seed(cfg.seed)
     from .sampling import PKSampler  # local import keeps the module's top readable as the paper's step
 
@@ -208,42 +236,3 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
 def batch_distances(model: EmbeddingNet, images: torch.Tensor) -> torch.Tensor:
     """Distance matrix (N, N) between the embeddings of ``images`` under the current network."""
     return pairwise_distances(embed(model, images))
-
-
-def save_checkpoint(path: str | Path, model: EmbeddingNet, config: TrainConfig | None = None, **extra) -> None:
-    """Save weights and everything needed to rebuild the model and its preprocessing.
-
-    Only tensors and plain Python values are stored, so ``load_checkpoint`` can use
-    ``torch.load(..., weights_only=True)``.
-    """
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": 1,
-        "model_config": model.config.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "train_config": {k: v for k, v in asdict(config).items() if k != "augment"} if config else {},
-        "extra": extra,
-    }
-    torch.save(payload, Path(path))
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> EmbeddingNet:
-    """Rebuild the model saved by ``save_checkpoint``, in eval mode.
-
-    Raises:
-        FaceNetEduError: the file is missing, is not a facenet-edu checkpoint, or
-            holds anything other than tensors and plain values (refused by
-            ``weights_only=True``, so loading never runs code from the file).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FaceNetEduError(f"{path}: no such checkpoint file. Train one with `python -m facenet_edu train`.")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # UnpicklingError, RuntimeError (zip), EOFError, ...
-        raise FaceNetEduError(f"{path} is not a facenet-edu checkpoint ({type(err).__name__}).") from err
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise FaceNetEduError(f"{path} is not a facenet-edu checkpoint (no '{CHECKPOINT_FORMAT}' marker).")
-    model = EmbeddingNet(ModelConfig(**payload["model_config"]))
-    model.load_state_dict(payload["state_dict"])
-    return model.to(device).eval()

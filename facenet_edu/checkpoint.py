@@ -1,0 +1,229 @@
+"""Checkpoints: one file that rebuilds the model with everything needed to use it, written whole and checked on load.
+
+A checkpoint holds the model's settings (``ModelConfig``, which includes its
+preprocessing: input size and face-crop border), its weights, the training settings,
+the verification threshold chosen on validation people, and provenance (plain values
+such as the dataset name and the people held out for evaluation).
+
+Safety, in the order it happens:
+
+- writing goes to a temporary file in the same folder, then ``os.replace``: a crash
+  leaves the old checkpoint or the new one, never half of either;
+- loading uses ``torch.load(..., weights_only=True)``: only tensors and plain values
+  are unpickled, so a file never runs code;
+- everything read is then checked (format marker, version, every config field, every
+  tensor's name, shape, dtype and finiteness, the threshold), and any problem is one
+  ``FaceNetEduError`` naming the file and what is wrong.
+"""
+
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from .errors import FaceNetEduError, check_number
+from .files import write_atomically
+from .model import EmbeddingNet, ModelConfig
+from .runtime import resolve_device
+
+CHECKPOINT_FORMAT = "facenet-edu-checkpoint"
+CHECKPOINT_VERSION = 2   # 1: threshold and provenance mixed in "extra"; 2: threshold and provenance apart
+PLAIN_TYPES = (str, int, float, bool, type(None))
+_KEYS = {
+    1: {"format", "version", "model_config", "state_dict", "train_config", "extra"},
+    2: {"format", "version", "model_config", "state_dict", "train_config", "threshold", "provenance"},
+}
+
+
+class Checkpoint(NamedTuple):
+    """What ``read_checkpoint`` returns: the model and everything needed to use it.
+
+    Attributes:
+        model: the ``EmbeddingNet`` in eval mode; ``model.config`` holds its input size
+            and face-crop border (``image_size``, ``crop_margin``).
+        threshold: the verification threshold stored at training time, or None.
+        provenance: plain values saved with the model (dataset, held-out people, ...),
+            plus ``train_config``, the training settings as a dict (empty if unknown).
+        path: the file it was read from.
+    """
+
+    model: EmbeddingNet
+    threshold: float | None
+    provenance: dict
+    path: Path
+
+
+def _check_plain(value, where: str) -> None:
+    """Raise unless ``value`` is built of str, int, float, bool, None, lists, tuples and str-keyed dicts."""
+    if isinstance(value, PLAIN_TYPES):
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_plain(item, where)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise FaceNetEduError(f"{where}: keys must be strings, got {key!r}.")
+            _check_plain(item, where)
+        return
+    raise FaceNetEduError(f"{where}: only plain values (str, numbers, lists, dicts) can be stored, got {type(value).__name__}.")
+
+
+def _check_threshold(threshold, where: str) -> float | None:
+    if threshold is None:
+        return None
+    try:
+        return float(check_number("threshold", threshold, low=0.0))
+    except FaceNetEduError as err:
+        raise FaceNetEduError(f"{where}: {err}") from None
+
+
+def save_checkpoint(path: str | Path, model: EmbeddingNet, config=None, *, threshold: float | None = None,
+                    **provenance) -> None:
+    """Write ``model`` and everything needed to use it to ``path``, all or nothing.
+
+    Args:
+        path: the file to write; its folder must exist. An existing file is replaced
+            only once the new one is complete.
+        model: an ``EmbeddingNet``.
+        config: the ``TrainConfig`` it was trained with, or None.
+        threshold: the verification threshold (a distance >= 0), or None.
+        **provenance: plain values to keep with the model (``dataset="att"``,
+            ``test_identities=[...]``); read back as ``Checkpoint.provenance``.
+
+    Raises:
+        FaceNetEduError: the folder is missing or not writable, the threshold is not a
+            finite distance, or a provenance value is not plain.
+    """
+    path = Path(path)
+    threshold = _check_threshold(threshold, "save_checkpoint")
+    for reserved in ("train_config",):
+        if reserved in provenance:
+            raise FaceNetEduError(f"save_checkpoint: {reserved!r} is stored by the checkpoint itself; pass config= instead.")
+    _check_plain(provenance, "save_checkpoint provenance")
+    train_config = asdict(config) if config is not None else {}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model_config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "train_config": train_config,
+        "threshold": threshold,
+        "provenance": dict(provenance),
+    }
+    write_atomically(path, lambda handle: torch.save(payload, handle))
+
+
+def _model_config(raw, where: str) -> ModelConfig:
+    if not isinstance(raw, dict):
+        raise FaceNetEduError(f"{where}: model_config must be a dict, got {type(raw).__name__}.")
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = sorted(set(map(str, raw)) - known)
+    if unknown:
+        raise FaceNetEduError(f"{where}: model_config has unknown fields {unknown}; it was written by another program or damaged.")
+    missing = sorted(known - set(raw) - {"crop_margin"})  # crop_margin came later; older files use the default
+    if missing:
+        raise FaceNetEduError(f"{where}: model_config lacks {missing}; the file is damaged.")
+    try:
+        return ModelConfig(**raw)
+    except FaceNetEduError as err:
+        raise FaceNetEduError(f"{where}: model_config: {err}") from None
+
+
+def _check_state_dict(state_dict, model: EmbeddingNet, where: str) -> None:
+    if not isinstance(state_dict, dict):
+        raise FaceNetEduError(f"{where}: state_dict must be a dict of tensors, got {type(state_dict).__name__}.")
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    extra = [str(k) for k in state_dict if k not in expected]
+    if missing or extra:
+        parts = ([f"missing {missing[:3]}" + (" ..." if len(missing) > 3 else "")] if missing else []) + (
+            [f"unexpected {extra[:3]}" + (" ..." if len(extra) > 3 else "")] if extra else [])
+        raise FaceNetEduError(f"{where}: the weights do not fit the model_config ({'; '.join(parts)}); the file is damaged.")
+    for name, want in expected.items():
+        got = state_dict[name]
+        if not isinstance(got, torch.Tensor):
+            raise FaceNetEduError(f"{where}: weight {name} is a {type(got).__name__}, not a tensor; the file is damaged.")
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise FaceNetEduError(f"{where}: weight {name} has shape {tuple(got.shape)} and dtype {got.dtype}, "
+                                  f"the model needs {tuple(want.shape)} and {want.dtype}; the file is damaged.")
+        if got.is_floating_point() and not torch.isfinite(got).all():
+            raise FaceNetEduError(f"{where}: weight {name} holds NaN or infinite values; the training diverged or the file is damaged.")
+
+
+def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint``, check all of it, and rebuild the model in eval mode.
+
+    Version 1 files (threshold kept among the extra values) are read too.
+
+    Args:
+        path: the checkpoint file.
+        device: where to put the model ("cpu", "cuda", ...; checked first).
+
+    Returns:
+        A ``Checkpoint`` (model, threshold, provenance, path).
+
+    Raises:
+        FaceNetEduError: the file is missing, is not a facenet-edu checkpoint, comes
+            from a newer version, or holds anything damaged (config, weights,
+            threshold); the message names the file and the problem. Loading never runs
+            code from the file (``weights_only=True``).
+    """
+    path = Path(path)
+    device = resolve_device(device)
+    if path.is_dir():
+        raise FaceNetEduError(f"{path} is a folder, not a checkpoint file.")
+    if not path.is_file():
+        raise FaceNetEduError(f"{path}: no such checkpoint file. Train one with `python -m facenet_edu train`.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # UnpicklingError (code refused), RuntimeError (zip), EOFError, ...
+        raise FaceNetEduError(f"{path} is not a facenet-edu checkpoint ({type(err).__name__}); "
+                              "it is damaged, truncated or another kind of file.") from err
+    where = str(path)
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise FaceNetEduError(f"{path} is not a facenet-edu checkpoint (no '{CHECKPOINT_FORMAT}' marker).")
+    version = payload.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise FaceNetEduError(f"{where}: the format version {version!r} is not a positive whole number; the file is damaged.")
+    if version > CHECKPOINT_VERSION:
+        raise FaceNetEduError(f"{where}: written by a newer facenet-edu (format version {version}, this one reads up to "
+                              f"{CHECKPOINT_VERSION}); update facenet-edu.")
+    keys = set(map(str, payload))
+    required = _KEYS[version] - {"train_config", "extra", "provenance", "threshold"}
+    if required - keys:
+        raise FaceNetEduError(f"{where}: lacks {sorted(required - keys)}; the file is damaged.")
+    if keys - _KEYS[version]:
+        raise FaceNetEduError(f"{where}: unexpected entries {sorted(keys - _KEYS[version])}; written by another program or damaged.")
+    config = _model_config(payload["model_config"], where)
+    train_config = payload.get("train_config") or {}
+    if not isinstance(train_config, dict):
+        raise FaceNetEduError(f"{where}: train_config must be a dict, got {type(train_config).__name__}.")
+    if version == 1:
+        provenance = dict(payload.get("extra") or {}) if isinstance(payload.get("extra") or {}, dict) else None
+        if provenance is None:
+            raise FaceNetEduError(f"{where}: 'extra' must be a dict; the file is damaged.")
+        threshold = provenance.pop("threshold", None)
+    else:
+        provenance, threshold = payload.get("provenance") or {}, payload.get("threshold")
+        if not isinstance(provenance, dict):
+            raise FaceNetEduError(f"{where}: provenance must be a dict, got {type(provenance).__name__}.")
+    _check_plain(provenance, f"{where}: provenance")
+    _check_plain(train_config, f"{where}: train_config")
+    threshold = _check_threshold(threshold, where)
+    model = EmbeddingNet(config)
+    _check_state_dict(payload["state_dict"], model, where)
+    model.load_state_dict(payload["state_dict"])
+    return Checkpoint(model.to(device).eval(), threshold, {**provenance, "train_config": train_config}, path)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> EmbeddingNet:
+    """Rebuild the model saved by ``save_checkpoint``, in eval mode (``read_checkpoint(path).model``).
+
+    Raises:
+        FaceNetEduError: see ``read_checkpoint``.
+    """
+    return read_checkpoint(path, device).model
+
