@@ -1,17 +1,71 @@
 """``python -m facenet_edu``: data summaries, training, evaluation, verification, a gallery, and the demo.
 
 Every command that a student can give bad input (a missing or corrupt image, no face,
-an empty gallery, a file that is not a checkpoint) exits with status 2 and one line
-starting with ``error:``, never a traceback.
+an empty gallery, a file that is not a checkpoint, a setting out of range) exits with
+status 2 and one line starting with ``error:``, never a traceback. Settings are
+checked before any long work starts. Output cut short by a closed pipe
+(``identify ... | head -1``) ends quietly with status 0.
 """
 
 import argparse
 import json
+import os
 import sys
-from pathlib import Path
+from dataclasses import fields, replace
 
-from .data import DATASETS, load_dataset, split_by_identity
-from .errors import FaceNetEduError
+from .data import DATASETS, FaceDataset, load_dataset, split_by_identity
+from .errors import FaceNetEduError, check_number
+
+# TrainConfig fields offered by `train`: their defaults, types and (for the loss) choices come from the dataclass.
+TRAIN_OPTIONS = {
+    "loss": "training objective",
+    "margin": "the triplet (or contrastive) margin; a training constraint, not the threshold",
+    "num_steps": "optimiser steps",
+    "lr": "Adam learning rate",
+    "p": "identities per batch",
+    "k": "images per identity in a batch",
+    "device": "cuda or cpu (default: cuda when available)",
+    "seed": "seed of the data, the split, the model and the batches",
+}
+MODEL_OPTIONS = {"embedding_dim": "size of the embedding", "image_size": "faces are resized to this side, in pixels"}
+MIN_TRAIN_PEOPLE = 4  # after the test split: 2 to learn from (a P x K batch needs P >= 2) and 2 to choose the threshold
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one ``error:`` line (exit status 2), like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _number(name: str, low: float | None = None, high: float | None = None, integer: bool = False):
+    """An argparse ``type`` that accepts a finite number in [low, high] (a whole one when ``integer``)."""
+
+    def parse(text: str):
+        try:
+            value = int(text) if integer else float(text)
+            return check_number(name, value, low, high, integer)
+        except (ValueError, FaceNetEduError) as err:
+            message = str(err) if isinstance(err, FaceNetEduError) else f"{name} must be a number, got {text!r}."
+            raise argparse.ArgumentTypeError(message) from None
+
+    return parse
+
+
+def _open_checkpoint(value: str):
+    """The one place a ``--checkpoint`` value becomes a checked ``Checkpoint`` (model, threshold, provenance, path)."""
+    from .checkpoint import read_checkpoint
+
+    return read_checkpoint(value)
+
+
+def _threshold(args: argparse.Namespace, checkpoint) -> float:
+    """``--threshold`` if given (checked by its parser), else the threshold stored in the checkpoint."""
+    if args.threshold is not None:
+        return args.threshold
+    if checkpoint.threshold is None:
+        raise FaceNetEduError(f"{checkpoint.path} stores no verification threshold; pass --threshold.")
+    return checkpoint.threshold
 
 
 def _add_dataset_args(parser: argparse.ArgumentParser, default: str = "synthetic") -> None:
@@ -19,11 +73,25 @@ def _add_dataset_args(parser: argparse.ArgumentParser, default: str = "synthetic
     parser.add_argument("--data-dir", help="folder to read (att, folder) or download cache (olivetti, lfw)")
 
 
-def _add_detect_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--detect", dest="detect", action="store_true", default=True,
-                        help="find the face with OpenCV's Haar cascade and crop it (default)")
-    parser.add_argument("--no-detect", dest="detect", action="store_false",
-                        help="the images are already face crops (AT&T, synthetic)")
+def _add_checkpoint_args(parser: argparse.ArgumentParser, threshold: bool = True) -> None:
+    parser.add_argument("--checkpoint", required=True, help="a model saved by `train`")
+    if threshold:
+        parser.add_argument("--threshold", type=_number("--threshold", low=0.0),
+                            help="distance threshold, >= 0 (default: the checkpoint's)")
+    parser.add_argument("--detect", action=argparse.BooleanOptionalAction, default=True,
+                        help="find the face with OpenCV's Haar cascade and crop it; --no-detect when the images "
+                             "are already face crops (AT&T, synthetic) (default: detect)")
+
+
+def _validation_split(train_set: FaceDataset, seed: int) -> tuple[FaceDataset, FaceDataset]:
+    """Split the training people into (fit, validation); the threshold is chosen on the validation people."""
+    people = train_set.num_identities
+    if people < MIN_TRAIN_PEOPLE:
+        raise FaceNetEduError(
+            f"Only {people} people remain for training after the test split; training needs at least "
+            f"{MIN_TRAIN_PEOPLE} (2 to learn from, 2 to choose the threshold). Use more people or a lower --test-fraction."
+        )
+    return split_by_identity(train_set, num_test_identities=max(2, round(0.2 * people)), seed=seed + 1)
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -32,57 +100,67 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .matching import choose_threshold
+    from .checkpoint import save_checkpoint
     from .evaluate import make_pairs
+    from .files import check_writable
+    from .matching import choose_threshold
     from .model import EmbeddingNet, ModelConfig, embed
     from .runtime import seed_everything
-    from .train import TrainConfig, save_checkpoint, train
+    from .train import TrainConfig, train
 
+    # Everything that can be checked is checked before the data is loaded and the steps run.
+    model_config = ModelConfig(**{name: getattr(args, name) for name in MODEL_OPTIONS})
+    config = TrainConfig(**{name: getattr(args, name) for name in TRAIN_OPTIONS})
+    check_writable(args.out)
     seed_everything(args.seed)
-    model_config = ModelConfig(embedding_dim=args.embedding_dim, image_size=args.image_size)
     dataset = load_dataset(args.dataset, args.data_dir, image_size=args.image_size, seed=args.seed)
     train_set, test_set = split_by_identity(dataset, test_fraction=args.test_fraction, seed=args.seed)
-    fit_set, val_set = split_by_identity(train_set, test_fraction=0.2, seed=args.seed + 1)
-    config = TrainConfig(loss=args.loss, margin=args.margin, num_steps=args.num_steps, lr=args.lr,
-                         p=min(args.p, fit_set.num_identities), k=args.k, device=args.device, seed=args.seed)
+    fit_set, val_set = _validation_split(train_set, args.seed)
+    i, j, is_same = make_pairs(val_set.labels, seed=args.seed)  # raises now, not after training, if impossible
+    config = replace(config, p=min(config.p, fit_set.num_identities))
     model = EmbeddingNet(model_config)
     history = train(model, fit_set, config)
     # The verification threshold is chosen on held-out validation people, never set to the margin.
-    i, j, is_same = make_pairs(val_set.labels, seed=args.seed)
     val_emb = embed(model, val_set.images)
     threshold = choose_threshold((val_emb[i] - val_emb[j]).norm(dim=1).numpy(), is_same)
     test_names = sorted({test_set.names[c] for c in test_set.labels.tolist()})
-    save_checkpoint(args.out, model, config, dataset=args.dataset, threshold=float(threshold), test_identities=test_names)
+    save_checkpoint(args.out, model, config, threshold=float(threshold), dataset=args.dataset, seed=args.seed,
+                    split={"test_fraction": args.test_fraction, "seed": args.seed}, test_identities=test_names)
     print(f"trained {config.num_steps} steps in {history.seconds:.0f} s; final loss {history.loss[-1]:.3f}")
     print(f"verification threshold {threshold:.3f} (chosen on {val_set.num_identities} validation people)")
     print(f"saved {args.out}; {len(test_names)} people held out for `evaluate`")
     return 0
 
 
-def _checkpoint_extra(path: str) -> dict:
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=True).get("extra", {})
+def _held_out_split(dataset: FaceDataset, provenance: dict) -> tuple[FaceDataset, FaceDataset, str]:
+    """(train, test, what) for ``evaluate``: the split recorded at training time when it applies, else a fresh one."""
+    split, held_out = provenance.get("split"), provenance.get("test_identities")
+    if isinstance(split, dict) and {"test_fraction", "seed"} <= set(split):
+        test_fraction = check_number("the checkpoint's split test_fraction", split["test_fraction"], 0.0, 1.0)
+        seed = check_number("the checkpoint's split seed", split["seed"], 0, integer=True)
+        train_set, test_set = split_by_identity(dataset, test_fraction=test_fraction, seed=seed)
+        names = sorted({test_set.names[c] for c in test_set.labels.tolist()})
+        if held_out is None or names == sorted(map(str, held_out)):
+            return train_set, test_set, f"evaluating on the {test_set.num_identities} people held out in training"
+    train_set, test_set = split_by_identity(dataset, test_fraction=0.25, seed=0)
+    return train_set, test_set, (f"evaluating on {test_set.num_identities} people (the checkpoint records no "
+                                 "held-out people for this dataset, so some may have been seen in training)")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import torch
-
     from .evaluate import evaluate_model
     from .faces import prepare_faces
-    from .train import load_checkpoint
+    from .files import check_writable
 
-    model = load_checkpoint(args.checkpoint)
-    extra = _checkpoint_extra(args.checkpoint)
-    dataset = load_dataset(args.dataset, args.data_dir)
-    held_out = set(extra.get("test_identities", [])) if extra.get("dataset") == args.dataset else set()
-    is_test = torch.tensor([dataset.names[c] in held_out for c in dataset.labels.tolist()])
-    if held_out and is_test.any():
-        test_set, train_set = dataset.subset(torch.nonzero(is_test).squeeze(1)), dataset.subset(torch.nonzero(~is_test).squeeze(1))
-        print(f"evaluating on the {test_set.num_identities} people held out in training")
-    else:
-        train_set, test_set = split_by_identity(dataset, test_fraction=0.25, seed=0)
-        print(f"evaluating on {test_set.num_identities} people (the checkpoint did not list held-out people for this dataset)")
+    checkpoint = _open_checkpoint(args.checkpoint)
+    if args.json:
+        check_writable(args.json)
+    model, provenance = checkpoint.model, checkpoint.provenance
+    same_data = provenance.get("dataset") == args.dataset
+    seed = provenance.get("seed", 0) if same_data else 0
+    dataset = load_dataset(args.dataset, args.data_dir, seed=check_number("the checkpoint's seed", seed, 0, integer=True))
+    train_set, test_set, what = _held_out_split(dataset, provenance if same_data else {})
+    print(what)
     size = model.config.image_size
     test_set.images = prepare_faces(list(test_set.images[:, 0]), size, detect=args.detect, on_no_face="whole")
     train_set = train_set.resize(size)
@@ -92,52 +170,53 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for method, metrics in results.items():
         print(f"{method:<12}" + "".join(f"{metrics[k]:>24.3f}" for k in keys))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        from .files import write_atomically
+
+        write_atomically(args.json, lambda handle: handle.write(json.dumps(results, indent=2).encode()))
         print(f"wrote {args.json}")
     return 0
 
 
-def _threshold(args: argparse.Namespace) -> float:
-    if args.threshold is not None:
-        return args.threshold
-    stored = _checkpoint_extra(args.checkpoint).get("threshold")
-    if stored is None:
-        raise FaceNetEduError("This checkpoint stores no verification threshold; pass --threshold.")
-    return float(stored)
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
     from .matching import verify
-    from .train import load_checkpoint
 
-    model = load_checkpoint(args.checkpoint)
-    result = verify(model, args.image_a, args.image_b, _threshold(args), detect=args.detect)
+    checkpoint = _open_checkpoint(args.checkpoint)
+    threshold = _threshold(args, checkpoint)
+    result = verify(checkpoint.model, args.image_a, args.image_b, threshold, detect=args.detect)
     verdict = "same person" if result.same else "different people"
     print(f"{verdict}: distance {result.distance:.3f} (threshold {result.threshold:.3f})")
     return 0
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from .gallery import Gallery
-    from .train import load_checkpoint
+    from .faces import embed_faces
+    from .gallery import Gallery, check_name
+    from .model import model_fingerprint
 
-    model = load_checkpoint(args.checkpoint)
-    gallery = Gallery.load(args.gallery) if Path(args.gallery).with_suffix(".json").exists() else Gallery()
-    gallery.enroll(args.name, args.images, model=model, detect=args.detect)
-    gallery.save(args.gallery)
-    print(f"enrolled {args.name} from {len(args.images)} image(s); the gallery holds {len(gallery.names)} people")
+    check_name(args.name)
+    checkpoint = _open_checkpoint(args.checkpoint)
+    fingerprint = model_fingerprint(checkpoint.model)
+    if os.path.lexists(args.gallery):  # a damaged file, a file that is no gallery, another model: fail before embedding
+        Gallery.load(args.gallery).use_model(fingerprint)
+    embeddings = embed_faces(checkpoint.model, args.images, detect=args.detect)  # (K, D); the slow part, outside the lock
+    with Gallery.edit(args.gallery) as gallery:  # locked: load, add, save all or nothing
+        gallery.use_model(fingerprint)
+        gallery.enroll_embeddings(args.name, embeddings)
+    print(f"enrolled {args.name} from {len(args.images)} image(s); the gallery holds {len(gallery)} people")
     return 0
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
+    from .faces import embed_faces
     from .gallery import Gallery
-    from .train import load_checkpoint
+    from .model import model_fingerprint
 
-    model = load_checkpoint(args.checkpoint)
-    if not Path(args.gallery).with_suffix(".json").exists():
-        raise FaceNetEduError(f"{args.gallery}: no gallery there; enrol someone first with `enroll`.")
+    checkpoint = _open_checkpoint(args.checkpoint)
+    threshold = _threshold(args, checkpoint)
     gallery = Gallery.load(args.gallery)
-    result = gallery.identify(args.image, _threshold(args), top_k=args.top_k, model=model, detect=args.detect)
+    gallery.use_model(model_fingerprint(checkpoint.model))
+    embedding = embed_faces(checkpoint.model, [args.image], detect=args.detect)[0]  # (D,)
+    result = gallery.identify(embedding, threshold, top_k=args.top_k)
     print(f"{result.name} (distance {result.distance:.3f})")
     for name, distance in result.top_k:
         print(f"  {name:<20} {distance:.3f}")
@@ -151,77 +230,90 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train_parser(sub) -> None:
+    from .model import ModelConfig
+    from .train import LOSSES, TrainConfig
+
+    p = sub.add_parser("train", help="train a triplet network and save a checkpoint")
+    _add_dataset_args(p)
+    for config_class, options in [(TrainConfig, TRAIN_OPTIONS), (ModelConfig, MODEL_OPTIONS)]:
+        for field in fields(config_class):
+            if field.name in options:
+                kwargs = {"default": field.default, "help": options[field.name] + " (default: %(default)s)"}
+                if field.name == "loss":
+                    kwargs["choices"] = LOSSES
+                elif field.default is not None:
+                    kwargs["type"] = type(field.default)
+                p.add_argument("--" + field.name.replace("_", "-"), **kwargs)
+    p.add_argument("--test-fraction", type=_number("--test-fraction", 0.01, 0.9), default=0.25,
+                   help="share of people held out for evaluate (default: %(default)s)")
+    p.add_argument("--out", default="model.pt", help="checkpoint file to write (default: %(default)s)")
+    p.set_defaults(func=cmd_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m facenet_edu", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m facenet_edu", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="print a short summary of a dataset")
     _add_dataset_args(p)
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("train", help="train a triplet network and save a checkpoint")
-    _add_dataset_args(p)
-    p.add_argument("--loss", default="semi-hard", choices=["semi-hard", "batch-hard", "batch-all", "contrastive", "center"])
-    p.add_argument("--margin", type=float, default=0.2)
-    p.add_argument("--num-steps", type=int, default=1000)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--p", type=int, default=16, help="identities per batch")
-    p.add_argument("--k", type=int, default=4, help="images per identity in a batch")
-    p.add_argument("--embedding-dim", type=int, default=128)
-    p.add_argument("--image-size", type=int, default=64)
-    p.add_argument("--test-fraction", type=float, default=0.25, help="share of people held out for evaluate")
-    p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="model.pt")
-    p.set_defaults(func=cmd_train)
+    _add_train_parser(sub)
 
     p = sub.add_parser("evaluate", help="verification and identification on people unseen in training")
-    p.add_argument("--checkpoint", required=True)
+    _add_checkpoint_args(p, threshold=False)
     _add_dataset_args(p)
-    _add_detect_args(p)
     p.add_argument("--baselines", action="store_true", help="also evaluate raw pixels and eigenfaces")
     p.add_argument("--json", help="write the results to this file")
     p.set_defaults(func=cmd_evaluate)
 
-    for name, helptext, func in [("verify", "are two images the same person?", cmd_verify),
-                                 ("identify", "who is this, or unknown?", cmd_identify)]:
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--checkpoint", required=True)
-        p.add_argument("--threshold", type=float, help="distance threshold (default: the checkpoint's)")
-        _add_detect_args(p)
-        if name == "verify":
-            p.add_argument("image_a")
-            p.add_argument("image_b")
-        else:
-            p.add_argument("--gallery", required=True, help="gallery file stem (G.npz + G.json)")
-            p.add_argument("--top-k", type=int, default=3)
-            p.add_argument("image")
-        p.set_defaults(func=func)
+    p = sub.add_parser("verify", help="are two images the same person?")
+    _add_checkpoint_args(p)
+    p.add_argument("image_a")
+    p.add_argument("image_b")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("identify", help="who is this, or unknown?")
+    _add_checkpoint_args(p)
+    p.add_argument("--gallery", required=True, help="the gallery file written by `enroll`")
+    p.add_argument("--top-k", type=_number("--top-k", 1, integer=True), default=3, help="people to list (default: %(default)s)")
+    p.add_argument("image")
+    p.set_defaults(func=cmd_identify)
 
     p = sub.add_parser("enroll", help="add a named person to a gallery")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--gallery", required=True, help="gallery file stem (G.npz + G.json)")
+    _add_checkpoint_args(p, threshold=False)
+    p.add_argument("--gallery", required=True, help="the gallery file, created if missing (exactly this name)")
     p.add_argument("--name", required=True)
-    _add_detect_args(p)
     p.add_argument("images", nargs="+")
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("demo", help="the whole story on synthetic faces, offline, in about two minutes")
     p.add_argument("--out", default="demo_output", help="folder for the figures")
-    p.add_argument("--num-steps", type=int, default=None, help="training steps (default: 600, 40 in fast mode)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-steps", type=_number("--num-steps", 1, integer=True), default=None,
+                   help="training steps, >= 1 (default: 600, 40 in fast mode)")
+    p.add_argument("--seed", type=_number("--seed", 0, integer=True), default=0)
     p.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
-    args = build_parser().parse_args(argv)
+    """Run the command line; return the exit status (0 done, 2 bad input, 130 interrupted)."""
     try:
-        return args.func(args)
-    except FaceNetEduError as err:
-        print(f"error: {err}", file=sys.stderr)
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a usage error, already printed as one line (2)
+        return stop.code if isinstance(stop.code, int) else 2
+    try:
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return status
+    except FaceNetEduError as err:  # one line, even if the message quotes a file name with a newline in it
+        print("error: " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(err)), file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader (head -1) has what it wanted; write nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -1,26 +1,41 @@
 """Identification: a ``Gallery`` of named people answers "who is this?", or "unknown".
 
-Enrolling someone stores the embeddings of their images (one forward pass each); the
-network is not changed, so people never seen in training are enrolled the same way.
-A query is compared by Euclidean distance with every enrolled embedding at once (one
-matrix product, ``matching.cross_distances``).
+A gallery holds embeddings only. Embedding images is the caller's step
+(``faces.embed_faces(model, images)``, one forward pass each); the network is not
+changed, so people never seen in training are enrolled the same way. A query is
+compared by Euclidean distance with every enrolled embedding at once (one matrix
+product, ``matching.cross_distances``).
+
+On disk a gallery is ONE file, at exactly the path given (an ``.npz`` archive, no
+pickle): the embeddings, the person of each, and a JSON record of names, threshold
+and the fingerprint of the model that made the embeddings. ``save`` writes it all or
+nothing (temporary file, then ``os.replace``), so a crash leaves the old gallery or
+the new one; ``Gallery.edit`` locks the file around load, change and save, so two
+enrolments at once both land. ``load`` checks everything and refuses a file it cannot
+trust with one ``FaceNetEduError`` naming the file and the problem. Galleries of
+format 1 (a ``stem.npz`` + ``stem.json`` pair) are still read.
 """
 
 import json
+import unicodedata
+from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Iterator, NamedTuple
 
 import numpy as np
-import torch
-import torch.nn as nn
 
-from .errors import FaceNetEduError
-from .faces import NoFacePolicy, embed_faces
-from .images import ImageLike
+from .errors import FaceNetEduError, check_number
+from .files import write_atomically
 from .matching import UNKNOWN, _as_embeddings, cross_distances
 
+try:  # advisory file locks (Linux, macOS); without them concurrent enrolments are not serialised
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
 GALLERY_FORMAT = "facenet-edu-gallery"
-GALLERY_VERSION = 1
+GALLERY_VERSION = 2      # 1: a stem.npz + stem.json pair; 2: one .npz file holding embeddings, person and meta
+MAX_NAME_LENGTH = 200
 
 
 class Identification(NamedTuple):
@@ -48,10 +63,13 @@ class Gallery:
 
     Args:
         threshold: default threshold for ``identify``; saved with the gallery.
+        model_fingerprint: ``model.model_fingerprint(model)`` of the model whose
+            embeddings this gallery holds; saved with it and checked by ``use_model``.
     """
 
-    def __init__(self, threshold: float | None = None):
-        self.threshold = threshold
+    def __init__(self, threshold: float | None = None, model_fingerprint: str | None = None):
+        self.threshold = None if threshold is None else float(check_number("threshold", threshold, low=0.0))
+        self.model_fingerprint = model_fingerprint
         self._names: list[str] = []
         self._lookup: dict[str, int] = {}  # name -> index into _names
         # one (K, D) float64 embeddings array and (K,) person index per enrolment, merged on the next query
@@ -112,11 +130,11 @@ class Gallery:
         """Add embeddings for ``name`` (a new person, or more images of someone enrolled).
 
         Args:
-            name: the person's name; not empty and not ``"unknown"``.
-            embeddings: (K, D) or (D,) tensor or array, L2-normalised.
+            name: the person's name (see ``check_name``).
+            embeddings: (K, D) or (D,) tensor or array, L2-normalised, made by the
+                gallery's model (embed images first with ``faces.embed_faces``).
         """
-        if not isinstance(name, str) or not name.strip() or name == UNKNOWN:
-            raise FaceNetEduError(f"A person needs a non-empty name other than {UNKNOWN!r}, got {name!r}.")
+        check_name(name)
         new = _as_embeddings(embeddings).astype(np.float64)  # (K, D)
         if self._parts and new.shape[1] != self.embedding_dim:
             raise FaceNetEduError(
@@ -128,22 +146,6 @@ class Gallery:
             self._names.append(name)
         self._parts.append((new, np.full(new.shape[0], self._lookup[name], np.int64)))
         self._cache = None
-
-    def enroll(
-        self, name: str, images: Sequence[ImageLike] | ImageLike, model: nn.Module,
-        detect: bool = False, on_no_face: NoFacePolicy = "error",
-    ) -> None:
-        """Embed ``images`` with ``model`` (one forward pass each) and enrol them under ``name``.
-
-        Args:
-            images: one image or a list of file paths, Pillow images or arrays.
-            detect: find and crop the face first (photographs); False for face crops.
-        """
-        if isinstance(images, (str, Path)) or not isinstance(images, Sequence):
-            images = [images]
-        if len(images) == 0:
-            raise FaceNetEduError(f"Give at least one image to enrol {name!r}.")
-        self.enroll_embeddings(name, embed_faces(model, images, detect=detect, on_no_face=on_no_face))
 
     def remove(self, name: str) -> None:
         """Forget ``name`` and all their embeddings."""
@@ -194,7 +196,8 @@ class Gallery:
         """
         threshold = self._threshold(threshold)
         per_person = self.person_distances(embeddings)  # (Q, P)
-        k = max(1, min(top_k, per_person.shape[1]))
+        check_number("top_k", top_k, 1, integer=True)
+        k = min(top_k, per_person.shape[1])
         if k < per_person.shape[1]:  # only the k nearest people need sorting
             nearest = np.argpartition(per_person, k - 1, axis=1)[:, :k]                           # (Q, k), unordered
             order = np.argsort(np.take_along_axis(per_person, nearest, axis=1), axis=1, kind="stable")
@@ -208,76 +211,247 @@ class Gallery:
             results.append(Identification(name if distance <= threshold else UNKNOWN, distance, ranked[:top_k]))
         return results
 
-    def identify(
-        self, query, threshold: float | None = None, top_k: int = 5,
-        model: nn.Module | None = None, detect: bool = False, on_no_face: NoFacePolicy = "error",
-    ) -> Identification:
+    def identify(self, embedding, threshold: float | None = None, top_k: int = 5) -> Identification:
         """Who is this? The nearest enrolled person, or ``"unknown"`` when farther than ``threshold``.
 
         Args:
-            query: an embedding, (D,) tensor or array (1-D means embedding), or an image
-                (file path, Pillow image, (H, W) array) which is embedded with ``model``.
+            embedding: one (D,) embedding, tensor or array, L2-normalised; embed an
+                image first with ``faces.embed_faces(model, [image])[0]``.
             threshold: an absolute distance; defaults to the gallery's ``threshold``.
             top_k: how many distinct people to list, nearest first.
-            model: needed when ``query`` is an image.
-            detect: find and crop the face first (photographs only).
         """
-        is_embedding = isinstance(query, (np.ndarray, torch.Tensor)) and query.ndim == 1
-        if not is_embedding:
-            if model is None:
-                raise FaceNetEduError("To identify an image, pass model=...; or pass its (D,) embedding instead.")
-            query = embed_faces(model, [query], detect=detect, on_no_face=on_no_face)[0]
-        return self.identify_embeddings(query, threshold, top_k)[0]
+        if np.ndim(embedding) != 1:
+            raise FaceNetEduError(
+                f"identify takes one (D,) embedding, got shape {tuple(np.shape(embedding))}; embed an image first "
+                "(faces.embed_faces(model, [image])[0]) or use identify_embeddings for many."
+            )
+        return self.identify_embeddings(embedding, threshold, top_k)[0]
+
+    def use_model(self, fingerprint: str) -> None:
+        """Check that ``fingerprint`` (``model_fingerprint(model)``) is the model of this gallery's embeddings.
+
+        A gallery that records no model yet (new, or of format 1) adopts this one.
+
+        Raises:
+            FaceNetEduError: the gallery was made with another model; distances across
+                models mean nothing.
+        """
+        if self.model_fingerprint is None:
+            self.model_fingerprint = fingerprint
+        elif fingerprint != self.model_fingerprint:
+            raise FaceNetEduError(
+                f"This gallery was made with another model (fingerprint {self.model_fingerprint}, this one is "
+                f"{fingerprint}); distances between their embeddings mean nothing. Use the checkpoint that "
+                "enrolled the gallery, or enrol everyone again in a new gallery."
+            )
 
     def _threshold(self, threshold: float | None) -> float:
         if threshold is None:
             threshold = self.threshold
         if threshold is None:
             raise FaceNetEduError("No threshold given and the gallery stores none; pass threshold= (see choose_threshold).")
-        return float(threshold)
+        return float(check_number("threshold", threshold, low=0.0))
 
     # -------------------------------------------------- files
 
-    @staticmethod
-    def _paths(path: str | Path) -> tuple[Path, Path]:
-        path = Path(path)
-        return path.with_suffix(".npz"), path.with_suffix(".json")
-
     def save(self, path: str | Path) -> None:
-        """Write ``path.npz`` (embeddings float32, person index) and ``path.json`` (names, sizes, threshold, version)."""
-        npz_path, json_path = self._paths(path)
+        """Write the gallery to ``path`` (exactly that name), all or nothing.
+
+        One ``.npz`` archive (no pickle): ``embeddings`` (M, D) float32, ``person`` (M,)
+        int64 and ``meta``, the UTF-8 JSON of format, version, names, embedding_dim,
+        num_embeddings, threshold and model_fingerprint. Written to a temporary file in
+        the same folder, then moved over ``path``: a crash leaves the old gallery or the
+        new one.
+
+        Raises:
+            FaceNetEduError: ``path`` exists and is not a facenet-edu gallery (it is
+                left untouched), or its folder is missing or not writable.
+        """
+        path = Path(path)
+        if path.exists() and not path.is_dir() and not _is_gallery_file(path):
+            raise FaceNetEduError(f"{path} exists and is not a facenet-edu gallery; nothing was written. "
+                                  "Choose another path for the gallery, or move that file away.")
         embeddings, person, _, _ = self._stored()
-        np.savez(npz_path, embeddings=embeddings.astype(np.float32), person=person)
         meta = {
             "format": GALLERY_FORMAT, "version": GALLERY_VERSION, "names": self._names,
-            "embedding_dim": self.embedding_dim, "num_embeddings": self.num_embeddings, "threshold": self.threshold,
+            "embedding_dim": self.embedding_dim, "num_embeddings": self.num_embeddings,
+            "threshold": self.threshold, "model_fingerprint": self.model_fingerprint,
         }
-        json_path.write_text(json.dumps(meta, indent=2))
+        meta_bytes = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
+        write_atomically(path, lambda handle: np.savez(
+            handle, embeddings=embeddings.astype(np.float32), person=person.astype(np.int64), meta=meta_bytes))
 
     @classmethod
     def load(cls, path: str | Path) -> "Gallery":
-        """Read a gallery written by ``save`` (no pickle is involved)."""
-        npz_path, json_path = cls._paths(path)
-        if not json_path.is_file() or not npz_path.is_file():
-            raise FaceNetEduError(f"No gallery at {json_path.with_suffix('')}: expected {json_path.name} and {npz_path.name}.")
-        try:
-            meta = json.loads(json_path.read_text())
-            with np.load(npz_path, allow_pickle=False) as arrays:
-                embeddings, person = arrays["embeddings"], arrays["person"]
-        except (ValueError, KeyError, OSError) as err:
-            raise FaceNetEduError(f"{npz_path}: not a readable facenet-edu gallery ({err}).") from err
+        """Read and check a gallery written by ``save`` (or a format-1 ``stem.npz`` + ``stem.json`` pair).
+
+        Everything is checked: the archive is whole, names are unique valid strings,
+        embeddings are (M, D) finite unit vectors, every person has at least one,
+        the threshold is a distance >= 0, the version is not from a newer facenet-edu.
+
+        Raises:
+            FaceNetEduError: no gallery there, or the file is damaged; the message names
+                the file and what is wrong.
+        """
+        path = Path(path)
+        if path.is_dir():
+            raise FaceNetEduError(f"{path} is a folder; give the gallery's file name.")
+        legacy_json = _legacy_json(path)
+        legacy_npz = legacy_json.with_suffix(".npz") if legacy_json is not None else None
+        if path.is_file() and path.suffix != ".json":
+            npz_path = path
+        elif legacy_npz is not None and legacy_npz.is_file():  # format 1, named by its stem or either file
+            npz_path = legacy_npz
+        elif path.is_file():
+            raise FaceNetEduError(f"{path} is not a facenet-edu gallery (a gallery is one .npz archive).")
+        else:
+            raise FaceNetEduError(f"No gallery at {path}; enrol someone first (`enroll` or Gallery.save).")
+        arrays = _read_npz(npz_path)
+        if "meta" in arrays:
+            try:
+                meta = json.loads(arrays["meta"].tobytes().decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as err:
+                raise FaceNetEduError(f"{npz_path}: the gallery's record is damaged ({err}).") from err
+            where = npz_path
+        elif legacy_json is not None and legacy_json.is_file():
+            try:
+                meta = json.loads(legacy_json.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, ValueError, OSError) as err:
+                raise FaceNetEduError(f"{legacy_json}: not a readable facenet-edu gallery record ({err}).") from err
+            where = legacy_json
+        else:
+            raise FaceNetEduError(f"{npz_path} is not a facenet-edu gallery (no gallery record inside).")
+        return cls._from_parts(arrays, meta, where)
+
+    @classmethod
+    def _from_parts(cls, arrays: dict, meta, where: Path) -> "Gallery":
+        """Check the record ``meta`` and the arrays against each other and build the gallery."""
         if not isinstance(meta, dict) or meta.get("format") != GALLERY_FORMAT:
-            raise FaceNetEduError(f"{json_path}: not a facenet-edu gallery file.")
-        if meta.get("version") != GALLERY_VERSION:
-            raise FaceNetEduError(f"{json_path}: gallery format version {meta.get('version')}, this code reads {GALLERY_VERSION}.")
-        gallery = cls(meta.get("threshold"))
-        names = [str(n) for n in meta["names"]]
+            raise FaceNetEduError(f"{where} is not a facenet-edu gallery (no '{GALLERY_FORMAT}' marker).")
+        version = meta.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise FaceNetEduError(f"{where}: gallery version {version!r} is not a positive whole number; the file is damaged.")
+        if version > GALLERY_VERSION:
+            raise FaceNetEduError(f"{where}: written by a newer facenet-edu (gallery version {version}, this one reads "
+                                  f"up to {GALLERY_VERSION}); update facenet-edu.")
+        names = meta.get("names")
+        if not isinstance(names, list):
+            raise FaceNetEduError(f"{where}: the gallery's names are missing or not a list; the file is damaged.")
+        for name in names:
+            try:
+                check_name(name)
+            except FaceNetEduError as err:
+                raise FaceNetEduError(f"{where}: {err} The file is damaged.") from None
         if len(set(names)) != len(names):
-            raise FaceNetEduError(f"{json_path}: a name appears twice; the file is damaged.")
-        if person.shape != (embeddings.shape[0],) or set(person.tolist()) != set(range(len(names))):
-            raise FaceNetEduError(f"{npz_path}: embeddings, person indices and names do not match; the files are damaged.")
-        gallery._names = names
+            raise FaceNetEduError(f"{where}: a name appears twice; the file is damaged.")
+        fingerprint = meta.get("model_fingerprint")
+        if fingerprint is not None and not isinstance(fingerprint, str):
+            raise FaceNetEduError(f"{where}: the model fingerprint is not a string; the file is damaged.")
+        try:
+            gallery = cls(meta.get("threshold"), fingerprint)
+        except FaceNetEduError as err:
+            raise FaceNetEduError(f"{where}: {err}") from None
+        if "embeddings" not in arrays or "person" not in arrays:
+            raise FaceNetEduError(f"{where}: the embeddings or person indices are missing; the file is damaged.")
+        embeddings, person = arrays["embeddings"], arrays["person"]
+        if embeddings.dtype not in (np.float32, np.float64) or not np.issubdtype(person.dtype, np.integer):
+            raise FaceNetEduError(f"{where}: embeddings must be float and person indices integers, got "
+                                  f"{embeddings.dtype} and {person.dtype}; the file is damaged.")
+        if len(names) == 0 and embeddings.size == 0 and person.size == 0:
+            return gallery
+        if embeddings.ndim != 2 or person.shape != (embeddings.shape[0],):
+            raise FaceNetEduError(f"{where}: embeddings {embeddings.shape} and person indices {person.shape} do not "
+                                  "fit together; the file is damaged.")
+        dim = meta.get("embedding_dim")
+        if dim is not None and dim != embeddings.shape[1]:
+            raise FaceNetEduError(f"{where}: the record says {dim}-D embeddings, the file holds "
+                                  f"{embeddings.shape[1]}-D ones; the file is damaged.")
+        if set(person.tolist()) != set(range(len(names))):
+            raise FaceNetEduError(f"{where}: embeddings, person indices and names do not match; the file is damaged.")
+        try:
+            checked = _as_embeddings(embeddings, "gallery embeddings")
+        except FaceNetEduError as err:
+            raise FaceNetEduError(f"{where}: {err} The file is damaged.") from None
+        gallery._names = list(names)
         gallery._lookup = {n: i for i, n in enumerate(names)}
-        if len(person):
-            gallery._parts = [(embeddings.astype(np.float64), person.astype(np.int64))]
+        gallery._parts = [(checked.astype(np.float64), person.astype(np.int64))]
         return gallery
+
+    @classmethod
+    @contextmanager
+    def edit(cls, path: str | Path) -> Iterator["Gallery"]:
+        """Lock the gallery at ``path``, load it (or start an empty one), let the caller change it, save it.
+
+        Use as ``with Gallery.edit(path) as gallery: gallery.enroll_embeddings(...)``.
+        The lock (``fcntl.flock`` on ``path + ".lock"``, left in place) makes a second
+        ``edit`` of the same gallery wait, so two enrolments at once both land. If the
+        block raises, nothing is written. Where ``fcntl`` does not exist (Windows),
+        edits are not serialised.
+
+        Raises:
+            FaceNetEduError: the existing file is not a gallery or is damaged (it is left
+                untouched), or the folder is missing.
+        """
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise FaceNetEduError(f"{path}: the folder {path.parent} does not exist; create it first.")
+        if path.is_dir():
+            raise FaceNetEduError(f"{path} is a folder; give the gallery's file name.")
+        try:
+            lock = open(path.with_name(path.name + ".lock"), "a")
+        except OSError as err:
+            raise FaceNetEduError(f"{path}: cannot write in {path.parent} ({err.strerror}).") from err
+        with lock:
+            if fcntl is not None:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                exists = path.is_file() or (_legacy_json(path) is not None and _legacy_json(path).is_file())
+                gallery = cls.load(path) if exists else cls()
+                yield gallery
+                gallery.save(path)
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def check_name(name) -> str:
+    """Return ``name`` if it can name an enrolled person, else raise.
+
+    A name is a non-empty string of at most ``MAX_NAME_LENGTH`` characters, not
+    ``"unknown"``, without control characters (a newline in a name could forge lines
+    in ``identify``'s output), and not only spaces.
+    """
+    if not isinstance(name, str) or not name.strip() or name == UNKNOWN:
+        raise FaceNetEduError(f"A person needs a non-empty name other than {UNKNOWN!r}, got {name!r}.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise FaceNetEduError(f"Names have at most {MAX_NAME_LENGTH} characters, got {len(name)}.")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs") for c in name):
+        raise FaceNetEduError(f"The name {name!r} holds control characters (newline, tab, ...); use plain text.")
+    return name
+
+
+def _legacy_json(path: Path) -> Path | None:
+    """The ``stem.json`` of a format-1 gallery that ``path`` may name (``stem``, ``stem.npz`` or ``stem.json``)."""
+    return path.with_suffix(".json") if path.suffix in ("", ".npz", ".json") else None
+
+
+def _read_npz(path: Path) -> dict:
+    """Every array of the ``.npz`` at ``path``, or a FaceNetEduError (truncated, empty, not a zip, pickled objects)."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except Exception as err:  # BadZipFile, EOFError, ValueError (pickled object arrays), zlib.error, OSError, ...
+        raise FaceNetEduError(f"{path}: not a readable facenet-edu gallery; the file is damaged, truncated or of "
+                              f"another kind ({type(err).__name__}).") from err
+
+
+def _is_gallery_file(path: Path) -> bool:
+    """Whether ``path`` holds a gallery record (a whole, current or damaged-inside gallery may be replaced)."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "meta" not in archive.files:
+                return False
+            meta = json.loads(archive["meta"].tobytes().decode("utf-8"))
+    except Exception:  # noqa: BLE001 - anything unreadable is not a gallery we may overwrite
+        return False
+    return isinstance(meta, dict) and meta.get("format") == GALLERY_FORMAT

@@ -1,5 +1,14 @@
-"""Reading any image Pillow understands, or an array, as one greyscale array in [0, 1]."""
+"""Reading any image Pillow understands, or an array, as one greyscale array in [0, 1].
 
+Limits: an image may have at most ``MAX_IMAGE_PIXELS`` pixels (50 megapixels, more
+than any phone photograph) and sides of at least ``MIN_IMAGE_SIDE`` pixels. A file
+above the limit is refused from its header, before it is decoded, so a small file that
+claims a huge picture (a "decompression bomb") never takes the memory it asks for.
+Both limits raise ``FaceNetEduError``, so a dataset folder skips such files like any
+other unreadable one.
+"""
+
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +18,22 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import FaceNetEduError
 
 ImageLike = str | Path | np.ndarray | torch.Tensor | Image.Image
+MAX_IMAGE_PIXELS = 50_000_000   # 50 megapixels: any real photograph; a 13000 x 13000 picture is refused
+MIN_IMAGE_SIDE = 8              # smaller images hold no face the detector (30 px) or the network (32 px) can use
+
+
+def check_image_size(height: int, width: int, where: str = "The image") -> None:
+    """Raise unless an image of ``height`` x ``width`` pixels is within ``MIN_IMAGE_SIDE`` and ``MAX_IMAGE_PIXELS``."""
+    if height * width > MAX_IMAGE_PIXELS:
+        raise FaceNetEduError(
+            f"{where} is {width} x {height} pixels ({height * width / 1e6:.0f} megapixels), above the limit of "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels; shrink it first (a face needs only a few hundred pixels)."
+        )
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise FaceNetEduError(
+            f"{where} is only {width} x {height} pixels; a face needs at least {MIN_IMAGE_SIDE} pixels a side "
+            "(the network looks at 32 x 32 or more). Use a larger image."
+        )
 
 
 def pil_to_grey(image: Image.Image) -> np.ndarray:
@@ -71,18 +96,30 @@ def read_image(image: ImageLike) -> np.ndarray:
     """Read a file path, Pillow image or array as a (H, W) float32 greyscale array in [0, 1].
 
     Raises:
-        FaceNetEduError: the file is missing, is not an image, or is damaged.
+        FaceNetEduError: the file is missing, is a folder, is not an image, is damaged,
+            or is outside the size limits (``check_image_size``).
     """
     if isinstance(image, Image.Image):
+        check_image_size(image.height, image.width)
         return pil_to_grey(image)
     if isinstance(image, (np.ndarray, torch.Tensor)):
-        return array_to_grey(image)
+        grey = array_to_grey(image)
+        check_image_size(*grey.shape)
+        return grey
     path = Path(image)
+    if path.is_dir():
+        raise FaceNetEduError(f"{path} is a folder, not an image; give an image file.")
     if not path.is_file():
         raise FaceNetEduError(f"{path}: no such file. Check the path.")
     try:
-        with Image.open(path) as opened:
-            opened.load()
-            return pil_to_grey(opened)
+        with warnings.catch_warnings():  # Pillow warns above 89 megapixels; such files are refused below anyway
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:  # reads the header only
+                check_image_size(opened.height, opened.width, str(path))
+                opened.load()
+                return pil_to_grey(opened)
+    except Image.DecompressionBombError as err:  # Pillow refuses above 179 megapixels before we see the size
+        raise FaceNetEduError(f"{path} claims a picture above the limit of {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels "
+                              f"({err}); shrink it first.") from err
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise FaceNetEduError(f"{path}: cannot be read as an image ({err}). Use a JPEG, PNG, PGM or similar file.") from err

@@ -11,7 +11,7 @@ from PIL import Image
 
 from facenet_edu import EmbeddingNet, ModelConfig, synthetic_dataset
 from facenet_edu.cli import main
-from facenet_edu.train import save_checkpoint
+from facenet_edu.checkpoint import save_checkpoint
 
 
 def run(capsys, *argv):
