@@ -1,10 +1,11 @@
 """Losses that shape the embedding space: triplet losses (three ways to pick triplets), contrastive, center.
 
-Every batch loss takes ``(embeddings, labels, margin)``, computes the distance matrix
-once and returns a ``LossResult``: the loss to backpropagate and the numbers a student
-should watch while training. Distances are plain Euclidean by default (FaceNet's
-paper squares them; pass ``squared=True`` for the paper's form), the same default as
-``facenet_edu.mining``.
+Every batch loss takes ``(embeddings, labels, margin)`` and returns a ``LossResult``:
+the loss to backpropagate and the numbers a student should watch while training. Each
+reads as the paper: the distance matrix (computed here once, or passed in as
+``dists=`` when the caller already has it), the mining on it (``facenet_edu.mining``),
+then the hinge. Distances are plain Euclidean by default (FaceNet's paper squares them;
+pass ``squared=True`` for the paper's form), the same default as ``facenet_edu.mining``.
 
 Degenerate batches never give NaN: a batch with no valid triplet (one person only,
 or nobody with two images) gives a loss of exactly 0 that still has a gradient (of
@@ -17,8 +18,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .distances import pairwise_distances, safe_sqrt
 from .errors import FaceNetEduError
-from .mining import _CHUNK_ELEMENTS, check_embeddings, pair_masks, pairwise_distances, safe_sqrt, searchsorted_rows
+from .inputs import check_distance_matrix, check_embeddings, labels_for
+from .mining import pair_masks, semihard_negatives
+
+_CHUNK_ELEMENTS = 1 << 22  # elements of one (pairs, B) block in batch_all_triplet_loss
 
 
 class LossResult(NamedTuple):
@@ -43,14 +48,13 @@ class LossResult(NamedTuple):
     mean_an_dist: float
 
 
-def _prepare(embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def _distances_and_labels(embeddings, labels, squared: bool, dists) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (B, B) distance matrix (the one given, or computed once here) and the (B,) labels on its device."""
     check_embeddings(embeddings)
-    labels = torch.as_tensor(labels)
-    if labels.ndim != 1 or labels.shape[0] != embeddings.shape[0]:
-        raise FaceNetEduError(
-            f"Need one label per embedding: {embeddings.shape[0]} embeddings but labels of shape {tuple(labels.shape)}."
-        )
-    return labels.to(embeddings.device)
+    dists = pairwise_distances(embeddings, squared) if dists is None else check_distance_matrix(dists)
+    if dists.shape[0] != embeddings.shape[0]:
+        raise FaceNetEduError(f"dists is {tuple(dists.shape)} but there are {embeddings.shape[0]} embeddings.")
+    return dists, labels_for(labels, embeddings.shape[0], dists.device)
 
 
 def _zero(embeddings: torch.Tensor) -> torch.Tensor:
@@ -95,7 +99,7 @@ def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.T
 
 
 def batch_all_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float,
-                           squared: bool = False) -> LossResult:
+                           squared: bool = False, dists: torch.Tensor | None = None) -> LossResult:
     """"Batch all" (Hermans et al. 2017): mean loss over the active triplets among all valid ones.
 
     A triplet is active when d(a, n) < d(a, p) + margin (hard or semi-hard). The value
@@ -110,13 +114,14 @@ def batch_all_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margi
         labels: (B,) identity labels.
         margin: the triplet margin.
         squared: use squared distances, as in FaceNet's paper.
+        dists: (B, B) ``pairwise_distances(embeddings, squared)`` if already computed
+            (then ``squared`` is not used); the loss backpropagates through it.
 
     Returns:
         LossResult; num_valid counts valid triplets, num_active the active ones.
         The loss is 0 when no triplet is active.
     """
-    labels = _prepare(embeddings, labels)
-    dists = pairwise_distances(embeddings, squared)            # (B, B)
+    dists, labels = _distances_and_labels(embeddings, labels, squared, dists)  # (B, B), (B,)
     positive_mask, negative_mask = pair_masks(labels)
     with torch.no_grad():
         ap_weights = torch.zeros_like(dists)                   # (B, B): active triplets per (a, p)
@@ -132,13 +137,13 @@ def batch_all_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margi
         num_valid = int(negative_mask.sum(dim=1)[pair_anchor].sum())
     ap_mean, an_mean = _pair_means(dists, positive_mask, negative_mask)
     if num_active == 0:
-        return LossResult(_zero(embeddings), num_valid, 0, ap_mean, an_mean)
+        return LossResult(_zero(dists), num_valid, 0, ap_mean, an_mean)
     loss = ((ap_weights * dists).sum() - (an_weights * dists).sum()) / num_active + margin
     return LossResult(loss, num_valid, num_active, ap_mean, an_mean)
 
 
 def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float,
-                            squared: bool = False) -> LossResult:
+                            squared: bool = False, dists: torch.Tensor | None = None) -> LossResult:
     """"Batch hard" (Hermans et al. 2017): each anchor with its farthest positive and closest negative.
 
     loss = mean over anchors of max(max_p d(a, p) - min_n d(a, n) + margin, 0), over the
@@ -149,42 +154,41 @@ def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, marg
         labels: (B,) identity labels.
         margin: the triplet margin.
         squared: use squared distances.
+        dists: (B, B) ``pairwise_distances(embeddings, squared)`` if already computed
+            (then ``squared`` is not used); the loss backpropagates through it.
 
     Returns:
         LossResult; num_valid counts anchors with a positive and a negative, num_active
         those with a positive loss.
     """
-    labels = _prepare(embeddings, labels)
-    dists = pairwise_distances(embeddings, squared)            # (B, B)
+    dists, labels = _distances_and_labels(embeddings, labels, squared, dists)  # (B, B), (B,)
     positive_mask, negative_mask = pair_masks(labels)
     valid = positive_mask.any(dim=1) & negative_mask.any(dim=1)  # (B,) anchors
     ap_mean, an_mean = _pair_means(dists, positive_mask, negative_mask)
     if not valid.any():
-        return LossResult(_zero(embeddings), 0, 0, ap_mean, an_mean)
+        return LossResult(_zero(dists), 0, 0, ap_mean, an_mean)
     hardest_positive = torch.where(positive_mask, dists, torch.zeros_like(dists)).amax(dim=1)          # (B,)
     hardest_negative = torch.where(negative_mask, dists, torch.full_like(dists, float("inf"))).amin(dim=1)  # (B,)
     losses = F.relu(hardest_positive[valid] - hardest_negative[valid] + margin)
     return LossResult(losses.mean(), int(valid.sum()), int((losses > 0).sum()), ap_mean, an_mean)
 
 
-def batch_semihard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float,
-                                squared: bool = False, no_semihard: str = "easiest") -> LossResult:
+def batch_semihard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float, squared: bool = False,
+                                no_semihard: str = "easiest", dists: torch.Tensor | None = None) -> LossResult:
     """FaceNet's online semi-hard loss: every anchor-positive pair with its hardest semi-hard negative.
 
-    For each pair (a, p) the negative is the closest one that is still farther than the
-    positive: the smallest d(a, n) with d(a, n) > d(a, p). If it lies beyond the margin
-    the pair's loss is simply 0. When no negative is farther than the positive (all are
-    hard), ``no_semihard`` decides:
+    As in the paper, in three lines: the distance matrix of the batch; for each pair
+    (a, p) the negative FaceNet picks, the closest one still farther than the positive
+    (``mining.semihard_negatives``); then the hinge max(d(a, p) - d(a, n) + margin, 0),
+    averaged over the pairs. If that negative lies beyond the margin the pair's loss is
+    simply 0. When no negative is farther than the positive (all are hard),
+    ``no_semihard`` decides (the miner's ``fallback``):
 
-    - "easiest" (default, as TensorFlow Addons' ``triplet_semihard_loss``, the usual
-      FaceNet reimplementation): use the anchor's farthest negative, so the pair adds
-      max(d(a, p) - max_n d(a, n) + margin, 0). The loss is the mean over all pairs.
+    - "easiest" (default, as TensorFlow Addons' ``triplet_semihard_loss``): use the
+      anchor's farthest negative. The loss is the mean over all pairs.
     - "skip" (as pytorch-metric-learning's semi-hard miner): such pairs, and pairs whose
       nearest farther negative is beyond the margin, have no semi-hard triplet and are
       left out; the loss is the mean over the pairs that have one.
-
-    Memory is O(B^2): each anchor's negative distances are sorted once, and a binary
-    search finds, for every positive at once, the first negative farther than it.
 
     Args:
         embeddings: (B, D) tensor, L2-normalised.
@@ -192,40 +196,25 @@ def batch_semihard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, 
         margin: the triplet margin.
         squared: use squared distances.
         no_semihard: "easiest" or "skip", see above.
+        dists: (B, B) ``pairwise_distances(embeddings, squared)`` if already computed
+            (then ``squared`` is not used); the loss backpropagates through it.
 
     Returns:
         LossResult; num_valid counts anchor-positive pairs whose anchor has a negative,
         num_active the pairs with a positive loss.
     """
-    if no_semihard not in ("easiest", "skip"):
-        raise FaceNetEduError(f"no_semihard must be 'easiest' or 'skip', got {no_semihard!r}.")
-    labels = _prepare(embeddings, labels)
-    dists = pairwise_distances(embeddings, squared)            # (B, B)
+    dists, labels = _distances_and_labels(embeddings, labels, squared, dists)  # (B, B), (B,)
     positive_mask, negative_mask = pair_masks(labels)
-    num_negatives = negative_mask.sum(dim=1)                   # (B,)
-    anchor_idx, positive_idx = torch.nonzero(positive_mask & (num_negatives > 0)[:, None], as_tuple=True)  # (M,) pairs
     ap_mean, an_mean = _pair_means(dists, positive_mask, negative_mask)
-    if len(anchor_idx) == 0:
-        return LossResult(_zero(embeddings), 0, 0, ap_mean, an_mean)
-    ap_dists = dists[anchor_idx, positive_idx]                 # (M,)
-    inf = torch.full_like(dists, float("inf"))
-    sorted_an, _ = torch.where(negative_mask, dists, inf).sort(dim=1)  # (B, B): each row's negatives, nearest first
-    first_farther = searchsorted_rows(sorted_an.detach(), anchor_idx, ap_dists.detach(), right=True)  # (M,)
-    has_farther = first_farther < num_negatives[anchor_idx]   # (M,)
-    nearest_farther = sorted_an[anchor_idx, first_farther.clamp(max=len(labels) - 1)]  # (M,), inf if none
-    if no_semihard == "easiest":
-        farthest = sorted_an[anchor_idx, num_negatives[anchor_idx] - 1]   # (M,) the anchor's easiest negative
-        an_dists = torch.where(has_farther, nearest_farther, farthest)
-        use = torch.ones_like(has_farther)
-    else:
-        use = has_farther & (nearest_farther.detach() < ap_dists.detach() + margin)
-        an_dists = nearest_farther
-    losses = F.relu(ap_dists[use] - an_dists[use] + margin)    # (pairs used,)
-    loss = losses.mean() if len(losses) else _zero(embeddings)
-    return LossResult(loss, len(anchor_idx), int((losses > 0).sum()), ap_mean, an_mean)
+    num_valid = int((positive_mask & negative_mask.any(dim=1, keepdim=True)).sum())  # pairs whose anchor has a negative
+    anchor_idx, positive_idx, negative_idx = semihard_negatives(dists, labels, margin, fallback=no_semihard)  # (M,) each
+    losses = F.relu(dists[anchor_idx, positive_idx] - dists[anchor_idx, negative_idx] + margin)  # (M,)
+    loss = losses.mean() if len(losses) else _zero(dists)
+    return LossResult(loss, num_valid, int((losses > 0).sum()), ap_mean, an_mean)
 
 
-def contrastive_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float) -> LossResult:
+def contrastive_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float,
+                     dists: torch.Tensor | None = None) -> LossResult:
     """Contrastive loss (Hadsell et al. 2006) on every pair of the batch.
 
     Same-person pairs are pulled together by d^2; different-person pairs are pushed
@@ -239,19 +228,23 @@ def contrastive_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: flo
         embeddings: (B, D) tensor, L2-normalised.
         labels: (B,) identity labels.
         margin: distance beyond which a negative pair costs nothing (unit vectors: at most 2).
+        dists: (B, B) ``pairwise_distances(embeddings)`` (plain, not squared) if already computed.
 
     Returns:
         LossResult; num_valid counts pairs, num_active positive pairs at distance > 0
         plus negative pairs closer than the margin.
     """
-    labels = _prepare(embeddings, labels)
-    squared = pairwise_distances(embeddings, squared=True)     # (B, B)
-    dists = safe_sqrt(squared)
+    if dists is None:
+        squared = pairwise_distances(embeddings, squared=True)  # (B, B)
+        dists = safe_sqrt(squared)
+    else:
+        squared = dists**2                                      # (B, B)
+    dists, labels = _distances_and_labels(embeddings, labels, False, dists)
     positive_mask, negative_mask = pair_masks(labels)
     upper = torch.ones_like(positive_mask).triu(diagonal=1)   # each pair once
     positive_mask, negative_mask = positive_mask & upper, negative_mask & upper
     ap_mean, an_mean = _pair_means(dists, positive_mask, negative_mask)
-    loss = _zero(embeddings)
+    loss = _zero(dists)
     if positive_mask.any():
         loss = loss + squared[positive_mask].mean()
     if negative_mask.any():
@@ -307,7 +300,8 @@ class CenterLoss(nn.Module):
             of each embedding to its own center, mean_an_dist the mean distance to the
             nearest other center (0.0 with a single class).
         """
-        labels = _prepare(embeddings, labels)
+        check_embeddings(embeddings)
+        labels = labels_for(labels, embeddings.shape[0], embeddings.device)
         if len(labels) == 0:
             raise FaceNetEduError("CenterLoss got an empty batch.")
         if labels.min() < 0 or labels.max() >= self.num_classes:

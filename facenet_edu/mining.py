@@ -1,4 +1,4 @@
-"""Distances between embeddings, and which triplets of a batch are hard, semi-hard or easy.
+"""Which triplets of a batch are hard, semi-hard or easy, and which negative FaceNet picks.
 
 A triplet (anchor, positive, negative) is valid when the positive shows the same
 person as the anchor (but is another image) and the negative shows someone else.
@@ -10,74 +10,30 @@ sorts valid triplets into three kinds:
     easy       d(a, n) >= d(a, p) + margin         already satisfied: the triplet loss is 0
 
 Ties d(a, n) == d(a, p) count as hard (the paper leaves them out of "semi-hard"), so
-the three kinds split all valid triplets with nothing left over. Distances are plain
-Euclidean by default; ``squared=True`` gives the paper's squared distances.
+the three kinds split all valid triplets with nothing left over. ``triplet_kind_masks``
+says exactly this with (B, B, B) masks: the definition, for small batches and tests.
 
-Nothing here builds a (B, B, B) tensor. Each anchor's negatives are sorted by distance
-once; then, for every anchor-positive pair, two binary searches find where its hard,
-semi-hard and easy negatives start and stop in that order. Counting costs O(B^2 log B)
-time and O(B^2) memory; listing triplets costs that plus the triplets listed, so
-B = 4096 runs on a laptop.
+FaceNet's online miner (``semihard_negatives``) uses, for every anchor-positive pair,
+the closest negative that is still farther than the positive. The batch losses
+(``facenet_edu.losses``), the offline miner (``facenet_edu.offline``) and the widgets
+all take their semi-hard negative from that one function.
+
+Nothing else here builds a (B, B, B) tensor. Each anchor's negatives are sorted by
+distance once; then, for every anchor-positive pair, two binary searches find where
+its hard, semi-hard and easy negatives start and stop in that order. Counting costs
+O(B^2 log B) time and O(B^2) memory; listing triplets costs that plus the triplets
+listed, so B = 4096 runs on a laptop. Every function takes the (B, B) distance matrix
+(``facenet_edu.distances.pairwise_distances``), computed once per batch by the caller.
 """
 
 import torch
 
+from .distances import pairwise_distances
 from .errors import FaceNetEduError
-from .model import embed
+from .inputs import check_distance_matrix, labels_for
 
 STRATEGIES = ("hard", "semi-hard", "easy", "all")
-_CHUNK_ELEMENTS = 1 << 22  # elements of one (pairs, B) block in batch_all_triplet_loss
-
-
-def check_embeddings(embeddings: torch.Tensor) -> None:
-    """Raise FaceNetEduError unless ``embeddings`` is a finite (B, D) tensor."""
-    if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 2:
-        shape = tuple(embeddings.shape) if isinstance(embeddings, torch.Tensor) else type(embeddings).__name__
-        raise FaceNetEduError(f"Embeddings must be a (B, D) tensor, got {shape}.")
-    if not torch.isfinite(embeddings).all():
-        raise FaceNetEduError(
-            "The embeddings contain NaN or infinite values, so no distance can be computed; "
-            "training has probably diverged: lower the learning rate and check the input images."
-        )
-
-
-def _check_labels(labels: torch.Tensor, size: int) -> torch.Tensor:
-    labels = torch.as_tensor(labels)
-    if labels.ndim != 1 or labels.shape[0] != size:
-        raise FaceNetEduError(f"Need one label per embedding: {size} embeddings but labels of shape {tuple(labels.shape)}.")
-    return labels
-
-
-def safe_sqrt(squared: torch.Tensor) -> torch.Tensor:
-    """Square root that is exactly 0, with gradient 0 (not inf or NaN), where its input is 0."""
-    zero = squared <= 0
-    root = torch.sqrt(torch.where(zero, torch.ones_like(squared), squared))
-    return torch.where(zero, torch.zeros_like(squared), root)
-
-
-def pairwise_distances(embeddings: torch.Tensor, squared: bool = False) -> torch.Tensor:
-    """Euclidean distance between every pair of embeddings.
-
-    Uses ||x - y||^2 = ||x||^2 - 2 x.y + ||y||^2 (one matrix product), clamps rounding
-    errors below zero, makes the matrix exactly symmetric, puts exact zeros on the
-    diagonal, and takes the square root only where the distance is positive, so
-    gradients stay finite for identical embeddings.
-
-    Args:
-        embeddings: (B, D) tensor (usually L2-normalised, but any finite vectors work).
-        squared: return squared distances (FaceNet's paper) instead of distances.
-
-    Returns:
-        (B, B) symmetric tensor with zeros on the diagonal.
-    """
-    check_embeddings(embeddings)
-    dot = embeddings @ embeddings.T                          # (B, B)
-    norms = dot.diagonal()                                   # (B,) squared lengths
-    d2 = norms[:, None] - 2 * dot + norms[None, :]            # (B, B)
-    d2 = ((d2 + d2.T) / 2).clamp_min(0)                      # exactly symmetric despite rounding
-    eye = torch.eye(len(embeddings), dtype=torch.bool, device=embeddings.device)
-    d2 = d2.masked_fill(eye, 0.0)
-    return d2 if squared else safe_sqrt(d2)
+FALLBACKS = ("easiest", "skip")
 
 
 def pair_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,27 +72,38 @@ def searchsorted_rows(sorted_rows: torch.Tensor, rows: torch.Tensor, values: tor
     return found[rows, slot]
 
 
-def _category_masks(ap_dists: torch.Tensor, an_dists: torch.Tensor, margin: float, strategy: str) -> torch.Tensor:
-    """Boolean mask of the triplets of one kind; ap_dists and an_dists broadcast together."""
+def valid_triplet_mask(labels: torch.Tensor) -> torch.Tensor:
+    """(B, B, B) bool mask, True at [a, p, n] when (a, p, n) is a valid triplet: the definition, O(B^3) memory.
+
+    Args:
+        labels: (B,) identity labels.
+    """
+    positive_mask, negative_mask = pair_masks(labels)           # (B, B) each
+    return positive_mask[:, :, None] & negative_mask[:, None, :]
+
+
+def triplet_kind_masks(dists: torch.Tensor, labels: torch.Tensor, margin: float) -> dict[str, torch.Tensor]:
+    """FaceNet's three kinds of valid triplet as plain (B, B, B) masks: the reference the fast code is tested against.
+
+    Args:
+        dists: (B, B) distance matrix.
+        labels: (B,) identity labels.
+        margin: the triplet-loss margin.
+
+    Returns:
+        {"hard", "semi-hard", "easy": (B, B, B) bool masks indexed [a, p, n]}; they split
+        ``valid_triplet_mask(labels)`` with nothing left over. Use for small batches only.
+    """
+    dists = check_distance_matrix(dists)
+    valid = valid_triplet_mask(labels_for(labels, dists.shape[0], dists.device))
+    ap_dists, an_dists = dists[:, :, None], dists[:, None, :]  # broadcast to (B, B, B) as [a, p, n]
     hard = an_dists <= ap_dists
-    if strategy == "hard":
-        return hard
-    inside = an_dists < ap_dists + margin                     # the triplet loss is positive
-    if strategy == "semi-hard":
-        return ~hard & inside
-    if strategy == "easy":
-        return ~hard & ~inside
-    return torch.ones_like(hard)                              # "all"
+    inside = an_dists < ap_dists + margin                       # the triplet loss is positive
+    return {"hard": valid & hard, "semi-hard": valid & ~hard & inside, "easy": valid & ~hard & ~inside}
 
 
 def _distances(embeddings, dists, squared):
-    if dists is None:
-        return pairwise_distances(embeddings, squared)
-    if dists.ndim != 2 or dists.shape[0] != dists.shape[1]:
-        raise FaceNetEduError(f"dists must be a square (B, B) distance matrix, got shape {tuple(dists.shape)}.")
-    if torch.isnan(dists).any():
-        raise FaceNetEduError("The distance matrix contains NaN; the embeddings it came from are not finite.")
-    return dists
+    return pairwise_distances(embeddings, squared) if dists is None else check_distance_matrix(dists)
 
 
 @torch.no_grad()
@@ -159,7 +126,7 @@ def mine_triplets(embeddings: torch.Tensor | None, labels: torch.Tensor, strateg
     if strategy not in STRATEGIES:
         raise FaceNetEduError(f"Unknown mining strategy {strategy!r}; choose one of {', '.join(map(repr, STRATEGIES))}.")
     dists = _distances(embeddings, dists, squared)
-    labels = _check_labels(labels, dists.shape[0]).to(dists.device)
+    labels = labels_for(labels, dists.shape[0], dists.device)
     ranks = _negative_ranks(dists, labels, margin)
     zero, hard, inside, num = torch.zeros_like(ranks["num"]), ranks["hard"], ranks["inside"], ranks["num"]
     # (M,) each: the ranks [first, stop) of the anchor's sorted negatives that are of this kind, per pair
@@ -185,7 +152,7 @@ def _negative_ranks(dists: torch.Tensor, labels: torch.Tensor, margin: float) ->
     """
     positive_mask, negative_mask = pair_masks(labels)
     inf = torch.tensor(float("inf"), dtype=dists.dtype, device=dists.device)
-    sorted_an, order = torch.where(negative_mask, dists, inf).sort(dim=1)  # (B, B), nearest negative first
+    sorted_an, order = torch.where(negative_mask, dists, inf).sort(dim=1, stable=True)  # (B, B), nearest first, ties by index
     anchor_idx, positive_idx = torch.nonzero(positive_mask, as_tuple=True)  # (M,) each
     ap_dists = dists[anchor_idx, positive_idx]                             # (M,)
     num = negative_mask.sum(dim=1)[anchor_idx]                             # (M,) negatives of the pair's anchor
@@ -219,8 +186,8 @@ def negative_categories(dists: torch.Tensor, labels: torch.Tensor, anchor: int, 
         negative_idx (N,) long tensor, an_dists (N,) their distances to the anchor,
         and a list of N category names.
     """
-    dists = _distances(None, dists, False)
-    labels = _check_labels(labels, dists.shape[0]).to(dists.device)
+    dists = check_distance_matrix(dists)
+    labels = labels_for(labels, dists.shape[0], dists.device)
     _check_pair(labels, anchor, positive)
     negative_idx = torch.nonzero(labels != labels[anchor]).squeeze(1)
     an_dists = dists[anchor, negative_idx].detach()
@@ -247,11 +214,55 @@ def count_triplet_categories(dists: torch.Tensor, labels: torch.Tensor, margin: 
     Returns:
         {"easy": int, "semi-hard": int, "hard": int}; the three add up to the number of valid triplets.
     """
-    dists = _distances(None, dists, False)
-    labels = _check_labels(labels, dists.shape[0]).to(dists.device)
+    dists = check_distance_matrix(dists)
+    labels = labels_for(labels, dists.shape[0], dists.device)
     ranks = _negative_ranks(dists, labels, margin)
     hard, semi_hard, easy = ranks["hard"], ranks["inside"] - ranks["hard"], ranks["num"] - ranks["inside"]
     return {"easy": int(easy.sum()), "semi-hard": int(semi_hard.sum()), "hard": int(hard.sum())}
+
+
+@torch.no_grad()
+def semihard_negatives(dists: torch.Tensor, labels: torch.Tensor, margin: float,
+                       fallback: str = "easiest") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """FaceNet's online choice: for every anchor-positive pair, the closest negative farther than the positive.
+
+    The chosen negative n minimises d(a, n) subject to d(a, n) > d(a, p) (ties: the lower
+    index). When it lies inside the margin it is the pair's hardest semi-hard negative;
+    beyond the margin the pair is already satisfied. What happens to the pairs without a
+    semi-hard negative is ``fallback``:
+
+    - "easiest" (default, TensorFlow Addons' ``triplet_semihard_loss``, the usual FaceNet
+      reimplementation): every pair whose anchor has a negative is kept. A pair whose
+      nearest farther negative lies beyond the margin keeps it (its loss is 0); a pair
+      with no negative farther than the positive (all hard) gets the anchor's farthest,
+      easiest negative.
+    - "skip" (pytorch-metric-learning's semi-hard miner): only pairs whose chosen
+      negative is semi-hard are returned.
+
+    Args:
+        dists: (B, B) distance matrix (its gradient is not used: choosing is not differentiated).
+        labels: (B,) identity labels.
+        margin: the triplet-loss margin.
+        fallback: "easiest" or "skip", see above.
+
+    Returns:
+        anchor_idx, positive_idx, negative_idx: three (M,) long tensors, one row per kept
+        pair, sorted by anchor, then positive.
+    """
+    if fallback not in FALLBACKS:
+        raise FaceNetEduError(f"fallback (no_semihard) must be 'easiest' or 'skip', got {fallback!r}.")
+    dists = check_distance_matrix(dists).detach()
+    labels = labels_for(labels, dists.shape[0], dists.device)
+    ranks = _negative_ranks(dists, labels, margin)
+    nearest_farther, num = ranks["hard"], ranks["num"]      # (M,) rank of the first negative > d(a, p); negatives
+    if fallback == "easiest":
+        keep = num > 0
+        rank = torch.where(nearest_farther < num, nearest_farther, num - 1)  # else the farthest negative
+    else:
+        keep = ranks["inside"] > nearest_farther            # that negative is inside the margin: semi-hard
+        rank = nearest_farther
+    anchor_idx, positive_idx = ranks["anchor_idx"][keep], ranks["positive_idx"][keep]
+    return anchor_idx, positive_idx, ranks["order"][anchor_idx, rank[keep]]
 
 
 def select_negatives(dists: torch.Tensor, labels: torch.Tensor, anchor: int, positive: int, margin: float) -> dict:
@@ -265,88 +276,15 @@ def select_negatives(dists: torch.Tensor, labels: torch.Tensor, anchor: int, pos
 
     Returns:
         {"batch-hard": index of the anchor's closest negative (whatever the positive), or None
-        if the anchor has no negative; "semi-hard": index of the closest negative with
-        d(a, p) < d(a, n) < d(a, p) + margin, or None if there is none; "batch-all": (N,) long
-        tensor of every negative with a positive loss, d(a, n) < d(a, p) + margin}.
-        Ties are broken by the lower index.
+        if the anchor has no negative; "semi-hard": the pair's negative from
+        ``semihard_negatives`` (fallback "skip"), or None if it has no semi-hard negative;
+        "batch-all": (N,) long tensor of every negative with a positive loss,
+        d(a, n) < d(a, p) + margin}. Ties are broken by the lower index.
     """
     negative_idx, an_dists, _ = negative_categories(dists, labels, anchor, positive, margin)
     ap_dist = dists[anchor, positive].detach()
     batch_hard = int(negative_idx[an_dists.argmin()]) if len(negative_idx) else None
-    semi = _category_masks(ap_dist, an_dists, margin, "semi-hard")
-    semi_hard = None
-    if semi.any():
-        candidates = torch.where(semi, an_dists, torch.full_like(an_dists, float("inf")))
-        semi_hard = int(negative_idx[candidates.argmin()])
+    anchor_idx, positive_idx, chosen = semihard_negatives(dists, labels, margin, fallback="skip")
+    row = torch.nonzero((anchor_idx == anchor) & (positive_idx == positive)).flatten()
+    semi_hard = int(chosen[row[0]]) if len(row) else None
     return {"batch-hard": batch_hard, "semi-hard": semi_hard, "batch-all": negative_idx[an_dists < ap_dist + margin]}
-
-
-@torch.no_grad()
-def mine_offline(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, strategy: str, margin: float,
-                 num_triplets: int, generator: torch.Generator, subset_size: int | None = None, batch_size: int = 256,
-                 device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """FaceNet's offline mining: embed (part of) the training set, then choose triplets from it.
-
-    The current network embeds a random subset of the images (eval mode, no gradient),
-    all triplets of ``strategy`` are mined among them, and ``num_triplets`` are drawn
-    at random without replacement. If fewer triplets of that kind exist, all of them are
-    kept and the rest are drawn uniformly from every valid triplet of the subset (with
-    replacement), so the result always has exactly ``num_triplets`` rows, shuffled.
-
-    Args:
-        model: the embedding network.
-        images: (N, 1, H, W) training images.
-        labels: (N,) identity labels.
-        strategy: "hard", "semi-hard", "easy" or "all".
-        margin: the triplet-loss margin.
-        num_triplets: how many triplets to return.
-        generator: source of randomness (subset, sampling, shuffling).
-        subset_size: embed only this many random images (None: all). Mining costs
-            about subset_size^2 * (images per person) comparisons.
-        batch_size, device: passed to ``embed``.
-
-    Returns:
-        anchor_idx, positive_idx, negative_idx: (num_triplets,) long tensors indexing ``images``.
-    """
-    if strategy not in STRATEGIES:
-        raise FaceNetEduError(f"Unknown mining strategy {strategy!r}; choose one of {', '.join(map(repr, STRATEGIES))}.")
-    labels = _check_labels(labels, images.shape[0]).cpu()
-    size = images.shape[0] if subset_size is None else min(subset_size, images.shape[0])
-    subset = torch.randperm(images.shape[0], generator=generator)[:size].sort().values  # (S,)
-    embeddings = embed(model, images[subset], batch_size=batch_size, device=device)     # (S, D), CPU
-    sub_labels = labels[subset]
-    dists = pairwise_distances(embeddings)
-    mined = mine_triplets(None, sub_labels, strategy, margin, dists=dists)
-    positive_mask, negative_mask = pair_masks(sub_labels)
-    if not (positive_mask.any(dim=1) & negative_mask.any(dim=1)).any():
-        raise FaceNetEduError(
-            f"No valid triplet among the {size} embedded images: offline mining needs at least two people, "
-            "one of them with two or more images (raise subset_size or add images)."
-        )
-    count = len(mined[0])
-    if count >= num_triplets:
-        pick = torch.randperm(count, generator=generator)[:num_triplets]
-        triplets = [t[pick] for t in mined]
-    else:
-        extra = _random_valid_triplets(sub_labels, num_triplets - count, generator)
-        triplets = [torch.cat([m, e]) for m, e in zip(mined, extra)]
-        order = torch.randperm(num_triplets, generator=generator)
-        triplets = [t[order] for t in triplets]
-    return tuple(subset[t] for t in triplets)
-
-
-def _random_valid_triplets(labels: torch.Tensor, num: int, generator: torch.Generator):
-    """``num`` triplets drawn uniformly (with replacement) from all valid triplets, in O(B^2) memory."""
-    positive_mask, negative_mask = pair_masks(labels)
-    pair_anchor, pair_positive = torch.nonzero(positive_mask, as_tuple=True)
-    num_negatives = negative_mask.sum(dim=1)                  # (B,)
-    weights = num_negatives[pair_anchor].double()             # each pair weighs as many triplets as it has negatives
-    if num <= 0:
-        empty = torch.empty(0, dtype=torch.long)
-        return empty, empty, empty
-    pick = torch.multinomial(weights, num, replacement=True, generator=generator)
-    anchor_idx, positive_idx = pair_anchor[pick], pair_positive[pick]
-    negatives_first = torch.sort(negative_mask.int(), dim=1, descending=True, stable=True).indices  # (B, B)
-    slot = (torch.rand(num, generator=generator, dtype=torch.float64) * num_negatives[anchor_idx]).long()
-    slot = torch.minimum(slot, num_negatives[anchor_idx] - 1)
-    return anchor_idx, positive_idx, negatives_first[anchor_idx, slot]

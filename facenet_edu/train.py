@@ -11,6 +11,7 @@ step. Offline mining (``mining="offline"``) instead embeds a subset of the train
 set every ``offline_every`` steps and draws the next steps' triplets from it.
 """
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -31,8 +32,8 @@ from .losses import (
     contrastive_loss,
     triplet_loss,
 )
-from .mining import mine_offline, pairwise_distances
 from .model import EmbeddingNet, ModelConfig, embed
+from .offline import mine_offline
 from .runtime import resolve_device
 
 BATCH_LOSSES = {
@@ -206,7 +207,6 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
             if step % cfg.offline_every == 0:  # re-embed with the current weights and choose the next triplets
                 num = (cfg.p * cfg.k // 3) * cfg.offline_every  # one step uses about a batch of images
                 offline = mine_offline(model, dataset.images, labels, cfg.offline_strategy, cfg.margin, num, generator, device=device)
-                model.train()
             take = slice((step % cfg.offline_every) * cfg.p * cfg.k // 3, (step % cfg.offline_every + 1) * cfg.p * cfg.k // 3)
             result = _offline_step_loss(model, dataset.images, [t[take] for t in offline], cfg, generator, device)
         else:
@@ -226,13 +226,23 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
         if step % 10 == 0:
             bar.set_postfix(loss=f"{history.loss[-1]:.3f}", active=f"{history.active_fraction[-1]:.0%}")
         if snapshot and ((step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.num_steps):
-            history.snapshots.append((step + 1, embed(model, probe_images, device=device)))
-            model.train()
+            history.snapshots.append((step + 1, embed(model, probe_images, device=device)))  # embed restores train mode
     history.seconds = time.perf_counter() - start
     model.eval()
     return history
 
 
-def batch_distances(model: EmbeddingNet, images: torch.Tensor) -> torch.Tensor:
-    """Distance matrix (N, N) between the embeddings of ``images`` under the current network."""
-    return pairwise_distances(embed(model, images))
+def train_copy(initial_model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None = None,
+               probe_images: torch.Tensor | None = None) -> tuple[EmbeddingNet, History]:
+    """Train a copy of ``initial_model`` and return it with its history; ``initial_model`` is left as it was.
+
+    For comparisons that must differ in one setting only: every run trained with
+    ``train_copy`` from the same ``initial_model`` starts from the same weights, and with
+    the same ``config.seed`` it sees the same batches.
+
+    Args:
+        initial_model: the untrained (or pre-trained) network to start from.
+        dataset, config, probe_images: as in ``train``.
+    """
+    model = copy.deepcopy(initial_model)
+    return model, train(model, dataset, config, probe_images)

@@ -13,16 +13,17 @@ from sklearn.metrics.pairwise import euclidean_distances
 
 from facenet_edu import mining
 from facenet_edu.errors import FaceNetEduError
+from facenet_edu.distances import pairwise_distances
 from facenet_edu.mining import (
     STRATEGIES,
     count_triplet_categories,
-    mine_offline,
     mine_triplets,
     negative_categories,
-    pairwise_distances,
     select_negatives,
+    semihard_negatives,
+    triplet_kind_masks,
+    valid_triplet_mask,
 )
-from facenet_edu.model import EmbeddingNet, ModelConfig, embed
 
 
 # ---------------------------------------------------------------- slow, obvious versions
@@ -274,53 +275,61 @@ def test_select_negatives_match_loops():
     assert checked_none > 0 and checked_some > 0
 
 
-# ---------------------------------------------------------------- offline mining
+# ---------------------------------------------------------------- FaceNet's semi-hard choice, against the mask definition
 
-def _tiny_model_and_images(num_people=5, per_person=4, seed=0):
-    torch.manual_seed(seed)  # the model's initial weights; tests own their seeding
-    model = EmbeddingNet(ModelConfig(embedding_dim=8, width=4, image_size=32))
-    g = torch.Generator().manual_seed(seed)
-    images = torch.rand(num_people * per_person, 1, 32, 32, generator=g)
-    labels = torch.arange(num_people).repeat_interleave(per_person)
-    return model, images, labels
-
-
-def test_mine_offline_returns_valid_triplets_of_the_requested_kind():
-    model, images, labels = _tiny_model_and_images()
-    model.train()
-    dists = pairwise_distances(embed(model, images))
-    semi = as_set(mine_triplets(None, labels, "semi-hard", 0.5, dists=dists))
-    num = min(10, len(semi))
-    assert num > 0
-    triplets = mine_offline(model, images, labels, "semi-hard", 0.5, num, torch.Generator().manual_seed(1))
-    assert model.training, "mine_offline must leave the model in the mode it found it"
-    assert all(len(t) == num for t in triplets)
-    assert as_set(triplets) <= semi and len(as_set(triplets)) == num  # drawn without replacement
-    again = mine_offline(model, images, labels, "semi-hard", 0.5, num, torch.Generator().manual_seed(1))
-    assert all(torch.equal(x, y) for x, y in zip(triplets, again))
+def reference_semihard(dists: torch.Tensor, labels: torch.Tensor, margin: float, fallback: str) -> set:
+    """The plain definition: the valid triplet mask, the three conditions, then a choice per (a, p) pair."""
+    kinds = triplet_kind_masks(dists, labels, margin)                     # (B, B, B) masks, [a, p, n]
+    valid = valid_triplet_mask(labels)
+    farther = kinds["semi-hard"] | kinds["easy"]                          # d(a, n) > d(a, p)
+    chosen = set()
+    for a, p in torch.nonzero(valid.any(dim=2)).tolist():
+        candidates = torch.nonzero(farther[a, p]).flatten().tolist()
+        if candidates:
+            n = min(candidates, key=lambda n: (float(dists[a, n]), n))   # the closest farther negative, lower index on ties
+            if fallback == "easiest" or kinds["semi-hard"][a, p, n]:
+                chosen.add((a, p, n))
+        elif fallback == "easiest":                                       # all hard: the farthest negative
+            negatives = torch.nonzero(valid[a, p]).flatten().tolist()
+            chosen.add((a, p, max(negatives, key=lambda n: float(dists[a, n]))))
+    return chosen
 
 
-def test_mine_offline_tops_up_with_random_valid_triplets():
-    model, images, labels = _tiny_model_and_images()
-    dists = pairwise_distances(embed(model, images))
-    hard = as_set(mine_triplets(None, labels, "hard", 0.5, dists=dists))
-    num = len(hard) + 500
-    triplets = mine_offline(model, images, labels, "hard", 0.5, num, torch.Generator().manual_seed(2))
-    got = list(zip(*(t.tolist() for t in triplets)))
-    assert len(got) == num
-    assert hard <= set(got)
-    y = labels.tolist()
-    assert all(a != p and y[a] == y[p] and y[n] != y[a] for a, p, n in got)
+def test_kind_masks_are_the_brute_force_categories():
+    embeddings, labels = grid_batch(3, size=12, num_people=3)
+    dists = pairwise_distances(embeddings)
+    kinds = triplet_kind_masks(dists, labels, 1.0)
+    for kind, mask in kinds.items():
+        assert set(map(tuple, torch.nonzero(mask).tolist())) == brute_triplets(dists, labels, kind, 1.0)
+    assert torch.equal(kinds["hard"] | kinds["semi-hard"] | kinds["easy"], valid_triplet_mask(labels))
 
 
-def test_mine_offline_subset_and_errors():
-    model, images, labels = _tiny_model_and_images(num_people=6, per_person=5)
-    triplets = mine_offline(model, images, labels, "all", 0.2, 50, torch.Generator().manual_seed(3), subset_size=12)
-    assert len(torch.cat(triplets).unique()) <= 12
-    with pytest.raises(FaceNetEduError, match="No valid triplet"):
-        mine_offline(model, images, torch.zeros_like(labels), "all", 0.2, 5, torch.Generator().manual_seed(0))
-    with pytest.raises(FaceNetEduError, match="choose one of"):
-        mine_offline(model, images, labels, "hardest", 0.2, 5, torch.Generator().manual_seed(0))
+@pytest.mark.parametrize("fallback", ["easiest", "skip"])
+@pytest.mark.parametrize("seed", range(6))
+def test_semihard_negatives_match_the_mask_definition(seed, fallback):
+    embeddings, labels = grid_batch(seed, size=14, num_people=3) if seed % 2 else random_batch(seed)
+    dists = pairwise_distances(embeddings)
+    for margin in (0.0, 0.3, 1.0, 3.0):
+        fast = semihard_negatives(dists, labels, margin, fallback=fallback)
+        expected = reference_semihard(dists, labels, margin, fallback)
+        got = as_set(fast)
+        if fallback == "easiest":  # the farthest negative may tie: compare the chosen distances there
+            assert {(a, p) for a, p, _ in got} == {(a, p) for a, p, _ in expected}
+            by_pair = {(a, p): n for a, p, n in expected}
+            assert all(float(dists[a, n]) == float(dists[a, by_pair[a, p]]) for a, p, n in got)
+        else:
+            assert got == expected
+        assert fast[0].tolist() == sorted(fast[0].tolist())               # sorted by anchor
+
+
+def test_semihard_negatives_pick_one_negative_per_pair_and_check_fallback():
+    embeddings, labels = random_batch(0)
+    dists = pairwise_distances(embeddings)
+    anchor_idx, positive_idx, _ = semihard_negatives(dists, labels, 0.2)
+    pairs = list(zip(anchor_idx.tolist(), positive_idx.tolist()))
+    assert len(pairs) == len(set(pairs)) == 16 * 3                        # every pair once (4 people x 4 images)
+    with pytest.raises(FaceNetEduError, match="easiest"):
+        semihard_negatives(dists, labels, 0.2, fallback="hardest")
 
 
 def test_searchsorted_rows_matches_one_search_per_row():
