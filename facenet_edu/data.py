@@ -275,9 +275,7 @@ def split_by_identity(
     n_test = num_test_identities if num_test_identities is not None else max(1, round(test_fraction * len(people)))
     if not 0 < n_test < len(people):
         raise FaceNetEduError(f"Cannot put {n_test} of {len(people)} identities in the test set; both sides need people.")
-    order = people[torch.randperm(len(people), generator=torch.Generator().manual_seed(seed))]
-    is_test = torch.isin(dataset.labels, order[:n_test])
-    return dataset.subset(torch.nonzero(~is_test).squeeze(1)), dataset.subset(torch.nonzero(is_test).squeeze(1))
+    return split_off_identities(dataset, _shuffled_identities(dataset, seed)[:n_test])
 
 
 def identity_folds(dataset: FaceDataset, num_folds: int = 4, seed: int = 0) -> list[tuple[FaceDataset, FaceDataset]]:
@@ -285,9 +283,21 @@ def identity_folds(dataset: FaceDataset, num_folds: int = 4, seed: int = 0) -> l
     people = dataset.labels.unique()
     if num_folds < 2 or num_folds > len(people):
         raise FaceNetEduError(f"Need 2 to {len(people)} folds for {len(people)} identities, got {num_folds}.")
-    order = people[torch.randperm(len(people), generator=torch.Generator().manual_seed(seed))]
-    folds = []
-    for chunk in torch.tensor_split(order, num_folds):
-        is_test = torch.isin(dataset.labels, chunk)
-        folds.append((dataset.subset(torch.nonzero(~is_test).squeeze(1)), dataset.subset(torch.nonzero(is_test).squeeze(1))))
-    return folds
+    return [split_off_identities(dataset, chunk) for chunk in torch.tensor_split(_shuffled_identities(dataset, seed), num_folds)]
+
+
+def split_off_identities(dataset: FaceDataset, people) -> tuple[FaceDataset, FaceDataset]:
+    """(everyone else, these people): every image of the given identities on one side, the rest on the other.
+
+    Args:
+        dataset: the images to split.
+        people: labels of the identities to split off (tensor, array or list).
+    """
+    chosen = torch.isin(dataset.labels, torch.as_tensor(people, dtype=dataset.labels.dtype))
+    return dataset.subset(torch.nonzero(~chosen).squeeze(1)), dataset.subset(torch.nonzero(chosen).squeeze(1))
+
+
+def _shuffled_identities(dataset: FaceDataset, seed: int) -> torch.Tensor:
+    """The dataset's distinct labels in a random order drawn from ``seed`` (the same order for the same seed)."""
+    people = dataset.labels.unique()
+    return people[torch.randperm(len(people), generator=torch.Generator().manual_seed(seed))]

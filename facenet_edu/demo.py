@@ -14,16 +14,6 @@ from .model import EmbeddingNet, ModelConfig, embed
 from .runtime import fast_mode, seed_everything
 from .train import TrainConfig, train
 
-METRICS = ["verification_accuracy", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3", "rank1"]
-
-
-def format_table(results: dict[str, dict[str, float]]) -> str:
-    """Methods as rows, the five headline metrics as columns."""
-    header = f"{'method':<12}" + "".join(f"{m:>23}" for m in METRICS)
-    rows = [f"{method:<12}" + "".join(f"{metrics[m]:>23.3f}" for m in METRICS) for method, metrics in results.items()]
-    return "\n".join([header, *rows])
-
-
 def run_demo(out_dir: str | Path = "demo_output", num_steps: int | None = None, seed: int = 0) -> dict:
     """Run the demo, print what happens, save figures to ``out_dir``; return the results.
 
@@ -36,20 +26,10 @@ def run_demo(out_dir: str | Path = "demo_output", num_steps: int | None = None, 
         dict with ``results`` (metrics per method), ``threshold``, ``identified``
         (list of (true name, predicted name, distance)) and ``figures`` (paths).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # the demo writes files; it never opens a window
-    import matplotlib.pyplot as plt
-
-    from .evaluate import evaluate_model, make_pairs, roc_curve_dists
-    from .gallery import Gallery
-    from .matching import choose_threshold
-    from .viz import fit_umap, plot_distance_histograms, plot_embedding_2d, plot_roc, plot_training_curves, project, show_identities
+    from .evaluate import evaluate_model, format_metrics_table, validation_threshold
 
     fast = fast_mode()
     num_steps = num_steps or (40 if fast else 600)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
 
     print("1. Synthetic faces: every person is a set of face parameters; every image adds pose, light, expression, glasses, noise.")
@@ -65,20 +45,28 @@ def run_demo(out_dir: str | Path = "demo_output", num_steps: int | None = None, 
     print(f"   {history.seconds:.0f} s; loss {history.loss[0]:.3f} -> {history.loss[-1]:.3f}")
 
     print("\n3. A new image needs no triplets: one forward pass gives a unit-length embedding, compared by distance.")
-    i, j, is_same = make_pairs(val.labels, seed=seed)
-    val_emb = embed(model, val.images)
-    threshold = choose_threshold((val_emb[i] - val_emb[j]).norm(dim=1).numpy(), is_same)
+    threshold = validation_threshold(model, val, seed=seed)
     print(f"   verification threshold {threshold:.3f}, chosen on validation people (the margin 0.2 is not the threshold)")
 
     print(f"\n4. Unseen people ({test.num_identities}): the trained embedding against raw pixels and eigenfaces")
     results = evaluate_model(model, test, baselines=True, train_dataset=train_val)
-    print(format_table(results))
+    print(format_metrics_table(results))
 
     print("\n5. A gallery: enrol 6 unseen people from 2 images each, then identify new images")
+    test_emb = embed(model, test.images)
+    identified = _identify_some(test, test_emb, threshold)
+    figures = _save_figures(Path(out_dir), data, test, test_emb, history, model, threshold, seed)
+    print(f"\n6. Figures written to {out_dir}/: " + ", ".join(p.name for p in figures.values()))
+    return {"results": results, "threshold": float(threshold), "identified": identified, "figures": figures}
+
+
+def _identify_some(test, test_emb: torch.Tensor, threshold: float) -> list[tuple[str, str, float]]:
+    """Enrol six test people from two images each; identify three of them and a stranger; print and return the answers."""
+    from .gallery import Gallery
+
     gallery = Gallery()
     people = test.labels.unique().tolist()
     enrolled, stranger = people[:6], people[6]
-    test_emb = embed(model, test.images)
     identified = []
     for person in enrolled:
         idx = torch.nonzero(test.labels == person).squeeze(1)
@@ -89,29 +77,36 @@ def run_demo(out_dir: str | Path = "demo_output", num_steps: int | None = None, 
         truth = test.names[person] if person in enrolled else f"{test.names[person]} (not enrolled)"
         identified.append((truth, result.name, result.distance))
         print(f"   {truth:<24} -> {result.name:<10} distance {result.distance:.3f}")
+    return identified
 
-    figures = {}
-    fig = show_identities(test.images, test.labels, test.names, num_identities=6, per_identity=6)
-    figures["identities"] = out / "identities.png"
-    fig.savefig(figures["identities"], dpi=100, bbox_inches="tight")
-    fig = plot_training_curves(history)
-    figures["training"] = out / "training_curves.png"
-    fig.savefig(figures["training"], dpi=100, bbox_inches="tight")
-    fig = plot_distance_histograms(test_emb, test.labels, margin=0.2, threshold=threshold, title="unseen people")
-    figures["histograms"] = out / "distance_histograms.png"
-    fig.savefig(figures["histograms"], dpi=100, bbox_inches="tight")
+
+def _save_figures(out: Path, data, test, test_emb: torch.Tensor, history, model, threshold: float, seed: int) -> dict:
+    """Draw the demo's five figures (the distances computed here, the plots only draw) and save them as PNG files."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # the demo writes files; it never opens a window
+    from .distances import all_pair_distances, pair_distances
+    from .evaluate import make_pairs, roc_curve_dists
+    from .viz import fit_umap, plot_embedding_2d, plot_pair_histograms, plot_roc, plot_training_curves, project, show_identities
+
+    out.mkdir(parents=True, exist_ok=True)
     ti, tj, t_same = make_pairs(test.labels, seed=seed)
-    fpr, tpr, _ = roc_curve_dists((test_emb[ti] - test_emb[tj]).norm(dim=1).numpy(), t_same)
-    fig = plot_roc(fpr, tpr, label="triplet embedding")
-    figures["roc"] = out / "roc.png"
-    fig.savefig(figures["roc"], dpi=100, bbox_inches="tight")
+    fpr, tpr, _ = roc_curve_dists(pair_distances(test_emb, ti, tj), t_same)
     all_emb = embed(model, data.images)
     reducer = fit_umap(all_emb, seed=seed)
     is_unseen = torch.isin(data.labels, test.labels.unique())
-    fig = plot_embedding_2d(project(reducer, all_emb), data.labels.numpy(), is_unseen=is_unseen.numpy(),
-                            title="UMAP of the embedding (hollow: people never seen in training)")
-    figures["umap"] = out / "umap.png"
-    fig.savefig(figures["umap"], dpi=100, bbox_inches="tight")
-    plt.close("all")
-    print(f"\n6. Figures written to {out}/: " + ", ".join(p.name for p in figures.values()))
-    return {"results": results, "threshold": float(threshold), "identified": identified, "figures": figures}
+    figures = {
+        "identities": show_identities(test.images, test.labels, test.names, num_identities=6, per_identity=6),
+        "training": plot_training_curves(history),
+        "histograms": plot_pair_histograms(*all_pair_distances(test_emb, test.labels), margin=0.2,
+                                                    threshold=threshold, title="unseen people"),
+        "roc": plot_roc(fpr, tpr, label="triplet embedding"),
+        "umap": plot_embedding_2d(project(reducer, all_emb), data.labels.numpy(), is_unseen=is_unseen.numpy(),
+                                  title="UMAP of the embedding (hollow: people never seen in training)"),
+    }
+    files = {"training": "training_curves.png", "histograms": "distance_histograms.png"}
+    paths = {}
+    for name, fig in figures.items():
+        paths[name] = out / files.get(name, f"{name}.png")
+        fig.savefig(paths[name], dpi=100, bbox_inches="tight")
+    return paths

@@ -22,34 +22,13 @@ import torch.nn as nn
 
 from .baselines import Eigenfaces, raw_pixel_features
 from .data import FaceDataset, resize_images
+from .distances import all_pair_distances, cross_distances, pair_distances  # noqa: F401  (notebooks call evaluate.*)
 from .errors import FaceNetEduError
-from .matching import _as_pairs, choose_threshold, cross_distances
+from .inputs import as_features, as_labels, as_pairs
+from .matching import accept_counts, choose_threshold
 from .model import embed
 
 ALL_PAIRS_LIMIT = 4_000_000  # above this many image pairs (about 2,800 images), pairs are sampled rather than listed
-
-
-def _as_labels(labels) -> np.ndarray:
-    if isinstance(labels, torch.Tensor):
-        labels = labels.detach().cpu().numpy()
-    arr = np.asarray(labels).ravel()
-    if arr.size == 0:
-        raise FaceNetEduError("No labels given: the test set is empty.")
-    return arr
-
-
-def _as_features(embeddings, labels=None) -> np.ndarray:
-    """(N, D) float64 array of finite features, one row per label."""
-    if isinstance(embeddings, torch.Tensor):
-        embeddings = embeddings.detach().cpu().numpy()
-    x = np.asarray(embeddings, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-        raise FaceNetEduError(f"Expected embeddings of shape (N, D) with N, D > 0, got shape {x.shape}.")
-    if not np.isfinite(x).all():
-        raise FaceNetEduError("The embeddings contain NaN or infinite values; the model may have diverged (lower lr, check the data).")
-    if labels is not None and len(labels) != x.shape[0]:
-        raise FaceNetEduError(f"Need one label per embedding, got {len(labels)} labels for {x.shape[0]} embeddings.")
-    return x
 
 
 # ---------------------------------------------------------------- pairs
@@ -114,7 +93,7 @@ def make_pairs(labels, num_pairs_per_kind: int | None = None, seed: int = 0) -> 
     Raises:
         FaceNetEduError: no identity has two images, or there is only one identity.
     """
-    labels = _as_labels(labels)
+    labels = as_labels(labels)
     rng = np.random.default_rng(seed)
     pos_i, pos_j = _positive_pairs(labels)
     if len(pos_i) == 0:
@@ -133,36 +112,9 @@ def make_pairs(labels, num_pairs_per_kind: int | None = None, seed: int = 0) -> 
 
 def all_pairs(labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every pair (i, j), i < j: (i, j, is_same) as in ``make_pairs``, unbalanced (mostly different people)."""
-    labels = _as_labels(labels)
+    labels = as_labels(labels)
     i, j = np.triu_indices(len(labels), k=1)
     return i.astype(np.int64), j.astype(np.int64), labels[i] == labels[j]
-
-
-def all_pair_distances(embeddings, labels) -> tuple[np.ndarray, np.ndarray]:
-    """Distance and same-person flag of every unordered pair (i < j, the upper triangle).
-
-    Args:
-        embeddings: (N, D) tensor or array; labels: (N,) identity labels.
-
-    Returns:
-        distances (P,) float64, is_same (P,) bool, with P = N (N - 1) / 2, in ``all_pairs`` order.
-    """
-    labels = _as_labels(labels)
-    i, j, is_same = all_pairs(labels)
-    return pair_distances(_as_features(embeddings, labels), i, j), is_same
-
-
-def pair_distances(embeddings, i, j, chunk: int = 65536) -> np.ndarray:
-    """(P,) float64 Euclidean distances between rows ``i`` and ``j`` of (N, D) ``embeddings``."""
-    x = _as_features(embeddings)
-    i, j = np.asarray(i), np.asarray(j)
-    if len(i) > x.shape[0] and x.shape[0] <= 4096:  # many pairs: one (N, N) matrix product is cheaper
-        return cross_distances(x, x)[i, j]
-    out = np.empty(len(i))
-    for start in range(0, len(i), chunk):
-        sl = slice(start, start + chunk)
-        out[sl] = np.linalg.norm(x[i[sl]] - x[j[sl]], axis=1)
-    return out
 
 
 # ---------------------------------------------------------------- verification metrics
@@ -182,18 +134,13 @@ def roc_curve_dists(distances, is_same) -> tuple[np.ndarray, np.ndarray, np.ndar
         (fpr, tpr, thresholds), each (U + 1,): false-accept rate, true-accept rate and
         the distance threshold; the first point (0, 0) has threshold -inf.
     """
-    d, same = _as_pairs(distances, is_same)
+    d, same = as_pairs(distances, is_same)
     num_pos, num_neg = same.sum(), (~same).sum()
     if num_pos == 0 or num_neg == 0:
         raise FaceNetEduError("An ROC curve needs both same-person and different-person pairs.")
-    order = np.argsort(d, kind="stable")
-    d, same = d[order], same[order]
-    last = np.r_[np.nonzero(np.diff(d))[0], len(d) - 1]  # last index of each distinct distance
-    tps = np.cumsum(same)[last]
-    fps = (last + 1) - tps
-    fpr = np.r_[0.0, fps / num_neg]
-    tpr = np.r_[0.0, tps / num_pos]
-    return fpr, tpr, np.r_[-np.inf, d[last]]
+    thresholds = np.unique(d)                                  # (U,) every distinct decision
+    tps, fps = accept_counts(d, same, thresholds)              # (U,) each
+    return np.r_[0.0, fps / num_neg], np.r_[0.0, tps / num_pos], np.r_[-np.inf, thresholds]
 
 
 def roc_auc(distances, is_same) -> float:
@@ -220,11 +167,11 @@ def tar_at_far(distances, is_same, far: float) -> float:
         is_same: (P,) bool.
         far: target false-accept rate, e.g. 1e-3.
     """
-    d, same = _as_pairs(distances, is_same)
+    d, same = as_pairs(distances, is_same)
     if not same.any():
         raise FaceNetEduError("TAR needs same-person pairs, and there are none.")
     threshold = choose_threshold(d, same, target_far=far)
-    return float((d[same] <= threshold).mean())
+    return float(accept_counts(d, same, threshold)[0][0] / same.sum())
 
 
 def verification_accuracy_lfw(distances, is_same, num_folds: int = 10, seed: int = 0) -> dict:
@@ -244,7 +191,7 @@ def verification_accuracy_lfw(distances, is_same, num_folds: int = 10, seed: int
         {"mean": float, "std": float (population std over folds, as LFW reports it),
         "accuracies": list of num_folds floats, "thresholds": list of num_folds floats}.
     """
-    d, same = _as_pairs(distances, is_same)
+    d, same = as_pairs(distances, is_same)
     if num_folds < 2 or len(d) < num_folds:
         raise FaceNetEduError(f"Need at least 2 folds and one pair per fold; got {len(d)} pairs for {num_folds} folds.")
     folds = np.array_split(np.random.default_rng(seed).permutation(len(d)), num_folds)
@@ -271,8 +218,8 @@ def rank1_accuracy(embeddings, labels, batch_size: int = 1024) -> float:
         embeddings: (N, D) tensor or array.
         labels: (N,) identities.
     """
-    labels = _as_labels(labels)
-    x = _as_features(embeddings, labels)
+    labels = as_labels(labels)
+    x = as_features(embeddings, labels)
     counts = dict(zip(*np.unique(labels, return_counts=True)))
     queries = np.array([i for i in range(len(labels)) if counts[labels[i]] > 1], dtype=np.int64)
     if len(queries) == 0:
@@ -309,8 +256,8 @@ def open_set_dir_at_far(
         closed-set rank-1 of the known probes, the ceiling for DIR), "num_known_probes",
         "num_unknown_probes"}, all floats.
     """
-    labels = _as_labels(labels)
-    x = _as_features(embeddings, labels)
+    labels = as_labels(labels)
+    x = as_features(embeddings, labels)
     people = np.unique(labels)
     if len(people) < 2:
         raise FaceNetEduError("Open-set identification needs at least two people: some known, some strangers.")
@@ -369,8 +316,8 @@ def evaluate_embeddings(embeddings, labels, seed: int = 0) -> dict[str, float]:
     Returns:
         {metric: float}, JSON-ready.
     """
-    labels = _as_labels(labels)
-    x = _as_features(embeddings, labels)
+    labels = as_labels(labels)
+    x = as_features(embeddings, labels)
     i, j, is_same = make_pairs(labels, seed=seed)
     d = pair_distances(x, i, j)
     lfw = verification_accuracy_lfw(d, is_same, num_folds=min(10, len(d)), seed=seed)
@@ -428,3 +375,38 @@ def evaluate_model(
             eigenfaces = Eigenfaces(num_components).fit(train_images)
             results["eigenfaces"] = evaluate_embeddings(eigenfaces.transform(images), test_dataset.labels, seed)
     return results
+
+
+# ---------------------------------------------------------------- glue shared by the CLI, the demo and the notebooks
+
+HEADLINE_METRICS = ("verification_accuracy", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3", "rank1")
+
+
+def validation_threshold(model: nn.Module, validation: FaceDataset, seed: int = 0, target_far: float | None = None) -> float:
+    """The verification threshold, chosen on validation people held out from training (never the margin).
+
+    Embeds the validation images (one forward pass each), builds ``make_pairs`` (all
+    same-person pairs and as many different-person pairs, ``seed``) and returns
+    ``choose_threshold`` on their distances.
+
+    Args:
+        model: the trained embedding network.
+        validation: people neither trained on nor tested on; images at the model's input size.
+        seed: the draw of different-person pairs.
+        target_far: None for the best-accuracy threshold, else the largest with at most this false-accept rate.
+    """
+    i, j, is_same = make_pairs(validation.labels, seed=seed)
+    return choose_threshold(pair_distances(embed(model, validation.images), i, j), is_same, target_far=target_far)
+
+
+def format_metrics_table(results: dict[str, dict[str, float]], metrics: tuple[str, ...] = HEADLINE_METRICS) -> str:
+    """Methods as rows, metrics as columns: the table ``evaluate_model`` results are printed as.
+
+    Args:
+        results: {method: {metric: value}}, e.g. ``evaluate_model(...)``.
+        metrics: the columns, in order (default the five headline metrics).
+    """
+    width = max(len(m) for m in metrics) + 2
+    header = f"{'method':<12}" + "".join(f"{m:>{width}}" for m in metrics)
+    rows = [f"{method:<12}" + "".join(f"{values[m]:>{width}.3f}" for m in metrics) for method, values in results.items()]
+    return "\n".join([header, *rows])

@@ -9,9 +9,12 @@ exactly the same way: nothing about them is stored in the network.
 
 Preprocessing here is exactly the training preprocessing (greyscale, centre-crop to a
 square, antialiased bilinear resize with ``facenet_edu.data.resize_images``), with one
-step in front for photographs: a face detector (OpenCV's Haar cascade) and a crop
-with a margin around the largest face. Face crops such as the AT&T or synthetic
-faces skip detection with ``detect=False``.
+step in front for photographs: a face detector (OpenCV's Haar cascade) and a square
+crop around the largest face, grown by ``crop_margin`` (a border, not the triplet
+margin). Detection is on by default everywhere in the package (here, ``verify``, the
+CLI); face crops such as the AT&T or synthetic faces skip it with ``detect=False``.
+``embed_faces`` takes the crop margin the model was trained with
+(``model.config.crop_margin``) unless told otherwise.
 """
 
 from functools import lru_cache
@@ -24,12 +27,13 @@ import torch.nn as nn
 from .data import resize_images
 from .errors import FaceNetEduError
 from .images import ImageLike, read_image
-from .model import embed
+from .model import ModelConfig, embed
 
 Box = tuple[int, int, int, int]          # (x, y, width, height) in pixels
 NoFacePolicy = Literal["error", "whole"]
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 DETECT_MAX_SIDE = 800                    # larger photos are shrunk before detection (speed), boxes scaled back
+DEFAULT_CROP_MARGIN = ModelConfig.crop_margin  # 0.2: the border of ModelConfig(), for callers without a model
 
 
 @lru_cache(maxsize=1)
@@ -81,17 +85,17 @@ def detect_faces(
     return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
-def square_crop_box(box: Box, image_shape: tuple[int, int], margin: float = 0.2) -> Box:
-    """A square around ``box``, grown by ``margin`` of its side on each side, moved and shrunk to fit the image.
+def square_crop_box(box: Box, image_shape: tuple[int, int], crop_margin: float = DEFAULT_CROP_MARGIN) -> Box:
+    """A square around ``box``, grown by ``crop_margin`` of its side on each side, moved and shrunk to fit the image.
 
     Args:
         box: (x, y, width, height) of a face.
         image_shape: (H, W) of the image.
-        margin: extra border as a fraction of the face side, on each side (0.2 = 20 %).
+        crop_margin: extra border as a fraction of the face side, on each side (0.2 = 20 %).
     """
     x, y, w, h = box
     height, width = image_shape
-    side = min(round(max(w, h) * (1 + 2 * margin)), height, width)
+    side = min(round(max(w, h) * (1 + 2 * crop_margin)), height, width)
     cx, cy = x + w / 2, y + h / 2
     left = int(np.clip(round(cx - side / 2), 0, width - side))
     top = int(np.clip(round(cy - side / 2), 0, height - side))
@@ -99,15 +103,16 @@ def square_crop_box(box: Box, image_shape: tuple[int, int], margin: float = 0.2)
 
 
 def face_crop(
-    image: ImageLike, detect: bool = True, on_no_face: NoFacePolicy = "error", margin: float = 0.2
+    image: ImageLike, detect: bool = True, on_no_face: NoFacePolicy = "error", crop_margin: float | None = None
 ) -> np.ndarray:
-    """Read an image and return the region to embed: the largest face with a margin, or the whole image.
+    """Read an image and return the region to embed: the largest face with a border, or the whole image.
 
     Args:
         image: a file path, Pillow image or array (see ``facenet_edu.images.read_image``).
         detect: find the face first; pass False for images that are already face crops.
         on_no_face: ``"error"`` raises when no face is found; ``"whole"`` uses the whole image.
-        margin: border around the detected face, as a fraction of its side, on each side.
+        crop_margin: border around the detected face, as a fraction of its side, on each side;
+            None for ``DEFAULT_CROP_MARGIN`` (``ModelConfig().crop_margin``).
 
     Returns:
         (h, w) float32 array in [0, 1]; square when a face was found.
@@ -129,44 +134,48 @@ def face_crop(
             f"No face found in {where}. If the image is already a face crop (AT&T, synthetic faces), "
             "pass detect=False (--no-detect on the command line); otherwise use a clearer, frontal photograph."
         )
-    x, y, w, h = square_crop_box(boxes[0], grey.shape, margin)
+    x, y, w, h = square_crop_box(boxes[0], grey.shape, DEFAULT_CROP_MARGIN if crop_margin is None else crop_margin)
     return grey[y : y + h, x : x + w]
 
 
 def prepare_face(
-    image: ImageLike, image_size: int, detect: bool = True, on_no_face: NoFacePolicy = "error", margin: float = 0.2
+    image: ImageLike, image_size: int, detect: bool = True, on_no_face: NoFacePolicy = "error",
+    crop_margin: float | None = None,
 ) -> torch.Tensor:
     """Turn one image into the network's input, preprocessed exactly as in training.
 
-    Greyscale, (optionally) crop the largest face with a margin, then centre-crop to a
+    Greyscale, (optionally) crop the largest face with a border, then centre-crop to a
     square and resize with antialiased bilinear interpolation (``resize_images``).
 
     Args:
         image: a file path, Pillow image or array.
         image_size: side of the network's input, ``model.config.image_size``.
-        detect, on_no_face, margin: see ``face_crop``.
+        detect, on_no_face, crop_margin: see ``face_crop``; pass ``model.config.crop_margin``
+            for a trained model (``embed_faces`` does).
 
     Returns:
         (1, 1, image_size, image_size) float tensor in [0, 1].
     """
-    crop = torch.from_numpy(np.ascontiguousarray(face_crop(image, detect, on_no_face, margin)))
+    crop = torch.from_numpy(np.ascontiguousarray(face_crop(image, detect, on_no_face, crop_margin)))
     return resize_images(crop[None, None], (image_size, image_size))  # (1, 1, S, S)
 
 
 def prepare_faces(
-    images: Sequence[ImageLike], image_size: int, detect: bool = True, on_no_face: NoFacePolicy = "error", margin: float = 0.2
+    images: Sequence[ImageLike], image_size: int, detect: bool = True, on_no_face: NoFacePolicy = "error",
+    crop_margin: float | None = None,
 ) -> torch.Tensor:
     """``prepare_face`` for each image, stacked.
 
     Args:
         images: file paths, Pillow images or arrays, each of any size.
+        image_size, detect, on_no_face, crop_margin: see ``prepare_face``.
 
     Returns:
         (N, 1, image_size, image_size) float tensor in [0, 1].
     """
     if len(images) == 0:
         return torch.empty(0, 1, image_size, image_size)
-    return torch.cat([prepare_face(image, image_size, detect, on_no_face, margin) for image in images])
+    return torch.cat([prepare_face(image, image_size, detect, on_no_face, crop_margin) for image in images])
 
 
 def embed_faces(
@@ -174,7 +183,7 @@ def embed_faces(
     images: Sequence[ImageLike],
     detect: bool = True,
     on_no_face: NoFacePolicy = "error",
-    margin: float = 0.2,
+    crop_margin: float | None = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """Embed new images: preprocess as in training, then one forward pass each. No triplets are involved.
@@ -185,10 +194,13 @@ def embed_faces(
     Args:
         model: an ``EmbeddingNet``; its ``config.image_size`` sets the input size.
         images: file paths, Pillow images or arrays.
-        detect, on_no_face, margin: see ``face_crop``.
+        detect, on_no_face: see ``face_crop``.
+        crop_margin: border around a detected face; None for the one the model was
+            trained with, ``model.config.crop_margin``.
 
     Returns:
         (N, D) CPU tensor, each row of unit L2 norm.
     """
-    image_size = model.config.image_size
-    return embed(model, prepare_faces(images, image_size, detect, on_no_face, margin), device=device)
+    config = model.config
+    crop_margin = getattr(config, "crop_margin", DEFAULT_CROP_MARGIN) if crop_margin is None else crop_margin
+    return embed(model, prepare_faces(images, config.image_size, detect, on_no_face, crop_margin), device=device)

@@ -18,57 +18,16 @@ stores their embeddings; the network is not changed.
 from typing import NamedTuple
 
 import numpy as np
-import torch
 import torch.nn as nn
 
+from .distances import cross_distances  # noqa: F401  (gallery.py and older notebooks import it from here)
 from .errors import FaceNetEduError
 from .faces import NoFacePolicy, embed_faces
 from .images import ImageLike
+from .inputs import as_pairs, as_unit_embeddings, to_numpy
 
 UNKNOWN = "unknown"
-
-
-def _as_embeddings(embeddings, what: str = "embeddings") -> np.ndarray:
-    """(N, D) or (D,) array-like -> (N, D) float32 array of unit rows, or a FaceNetEduError saying what is wrong."""
-    if isinstance(embeddings, torch.Tensor):
-        embeddings = embeddings.detach().cpu().numpy()
-    arr = np.asarray(embeddings, dtype=np.float32)
-    if arr.ndim == 1:
-        arr = arr[None]
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise FaceNetEduError(f"Expected {what} of shape (N, D) with N, D > 0, got shape {np.shape(embeddings)}.")
-    if not np.isfinite(arr).all():
-        raise FaceNetEduError(f"The {what} contain NaN or infinite values; the model may have diverged (lower lr).")
-    norms = np.linalg.norm(arr, axis=1)
-    if np.abs(norms - 1).max() > 1e-3:
-        raise FaceNetEduError(
-            f"The {what} must be L2-normalised (unit length), but norms range from {norms.min():.3g} to "
-            f"{norms.max():.3g}; use facenet_edu.embed or torch.nn.functional.normalize."
-        )
-    return arr
-
-
-def cross_distances(queries: np.ndarray, references: np.ndarray, reference_sq_norms: np.ndarray | None = None) -> np.ndarray:
-    """Euclidean distances from each query to each reference with one matrix product.
-
-    d^2 = |q|^2 + |r|^2 - 2 q.r, which is 2 - 2 q.r for unit vectors. The true squared
-    norms are used rather than 1, and the sum is done in float64: float32 embeddings
-    are unit-length only to about 1e-7, and with the shortcut that rounding alone
-    would blur distances below about 1e-3.
-
-    Args:
-        queries: (Q, D) float array.
-        references: (M, D) float array.
-        reference_sq_norms: (M,) squared norms of ``references`` if already known.
-
-    Returns:
-        (Q, M) float64 array of distances.
-    """
-    q = np.asarray(queries, np.float64)
-    r = np.asarray(references, np.float64)
-    r_sq = (r * r).sum(1) if reference_sq_norms is None else reference_sq_norms  # (M,)
-    squared = (q * q).sum(1)[:, None] + r_sq[None, :] - 2.0 * (q @ r.T)         # (Q, M)
-    return np.sqrt(np.clip(squared, 0.0, None))  # rounding can push d^2 just below 0
+_as_embeddings = as_unit_embeddings  # gallery.py (issue 12's owner) still imports this name; drop it when it imports inputs
 
 
 # ---------------------------------------------------------------- verification
@@ -90,7 +49,7 @@ def verify_embeddings(emb_a, emb_b, threshold: float) -> VerifyResult:
         threshold: an absolute distance chosen on validation pairs (``choose_threshold``),
             not the training margin.
     """
-    a, b = _as_embeddings(emb_a), _as_embeddings(emb_b)
+    a, b = as_unit_embeddings(emb_a), as_unit_embeddings(emb_b)
     if a.shape != b.shape or a.shape[0] != 1:
         raise FaceNetEduError(f"verify compares two single embeddings of the same size, got {a.shape} and {b.shape}.")
     distance = float(np.linalg.norm(a[0].astype(np.float64) - b[0]))
@@ -99,7 +58,7 @@ def verify_embeddings(emb_a, emb_b, threshold: float) -> VerifyResult:
 
 def verify(
     model: nn.Module, image_a: ImageLike, image_b: ImageLike, threshold: float,
-    detect: bool = False, on_no_face: NoFacePolicy = "error",
+    detect: bool = True, on_no_face: NoFacePolicy = "error",
 ) -> VerifyResult:
     """Are two images the same person? Each goes through the network once; the distance decides.
 
@@ -107,30 +66,14 @@ def verify(
         model: an ``EmbeddingNet``.
         image_a, image_b: file paths, Pillow images or arrays.
         threshold: "same" when the distance is at most this (see ``choose_threshold``).
-        detect: find and crop the face first (photographs); False for face crops.
+        detect: find and crop the face first (photographs, the default everywhere in the
+            package); False for images that are already face crops (AT&T, synthetic faces).
     """
     embeddings = embed_faces(model, [image_a, image_b], detect=detect, on_no_face=on_no_face)  # (2, D)
     return verify_embeddings(embeddings[0], embeddings[1], threshold)
 
 
 # ---------------------------------------------------------------- thresholds
-
-
-def _as_pairs(distances, is_same) -> tuple[np.ndarray, np.ndarray]:
-    """Validate (P,) distances and (P,) same/different flags as float64 and bool arrays."""
-    if isinstance(distances, torch.Tensor):
-        distances = distances.detach().cpu().numpy()
-    if isinstance(is_same, torch.Tensor):
-        is_same = is_same.detach().cpu().numpy()
-    d = np.asarray(distances, dtype=np.float64).ravel()
-    same = np.asarray(is_same).ravel().astype(bool)
-    if d.shape != same.shape:
-        raise FaceNetEduError(f"distances and is_same must have one entry per pair, got {d.shape} and {same.shape}.")
-    if d.size == 0:
-        raise FaceNetEduError("No pairs given: distances is empty. Build pairs with facenet_edu.evaluate.make_pairs.")
-    if not np.isfinite(d).all():
-        raise FaceNetEduError("Some distances are NaN or infinite; check the embeddings (the model may have diverged).")
-    return d, same
 
 
 def threshold_candidates(distances: np.ndarray) -> np.ndarray:
@@ -142,6 +85,25 @@ def threshold_candidates(distances: np.ndarray) -> np.ndarray:
     """
     u = np.unique(distances)
     return np.concatenate([[u[0] - 1e-6], (u[:-1] + u[1:]) / 2, [u[-1] + 1e-6]])
+
+
+def accept_counts(distances, is_same, thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """How many same-person and different-person pairs each threshold accepts ("same" when distance <= threshold).
+
+    Args:
+        distances: (P,) pair distances.
+        is_same: (P,) bool, True for same-person pairs.
+        thresholds: a float or (T,) array of thresholds.
+
+    Returns:
+        true_accepts, false_accepts: (T,) int arrays, same-person and different-person
+        pairs at or below each threshold. Divide by ``is_same.sum()`` and
+        ``(~is_same).sum()`` for the true-accept and false-accept rates.
+    """
+    d, same = as_pairs(distances, is_same)
+    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))            # (T,)
+    pos, neg = np.sort(d[same]), np.sort(d[~same])
+    return np.searchsorted(pos, thresholds, side="right"), np.searchsorted(neg, thresholds, side="right")
 
 
 def choose_threshold(distances, is_same, target_far: float | None = None) -> float:
@@ -167,17 +129,16 @@ def choose_threshold(distances, is_same, target_far: float | None = None) -> flo
     Returns:
         The threshold, a float.
     """
-    d, same = _as_pairs(distances, is_same)
+    d, same = as_pairs(distances, is_same)
     candidates = threshold_candidates(d)                              # (C,)
-    pos, neg = np.sort(d[same]), np.sort(d[~same])
-    true_accepts = np.searchsorted(pos, candidates, side="right")     # (C,) positives with d <= t
-    false_accepts = np.searchsorted(neg, candidates, side="right")    # (C,) negatives with d <= t
+    true_accepts, false_accepts = accept_counts(d, same, candidates)  # (C,) each
+    num_neg = int((~same).sum())
     if target_far is None:
-        correct = true_accepts + (len(neg) - false_accepts)
+        correct = true_accepts + (num_neg - false_accepts)
         return float(candidates[np.argmax(correct)])
-    if len(neg) == 0:
+    if num_neg == 0:
         raise FaceNetEduError("A false-accept rate needs different-person pairs, and there are none.")
-    ok = false_accepts <= target_far * len(neg)
+    ok = false_accepts <= target_far * num_neg
     return float(candidates[np.nonzero(ok)[0][-1]])  # candidate 0 accepts nothing, so ok[0] is always True
 
 
@@ -202,7 +163,7 @@ def cluster_embeddings(embeddings, threshold: float, linkage: str = "average") -
     """
     from sklearn.cluster import AgglomerativeClustering
 
-    x = _as_embeddings(embeddings)
+    x = as_unit_embeddings(embeddings)
     if x.shape[0] == 1:
         return np.zeros(1, np.int64)
     model = AgglomerativeClustering(n_clusters=None, distance_threshold=threshold, linkage=linkage)
@@ -213,8 +174,7 @@ def clustering_scores(true_labels, predicted_labels) -> dict[str, float]:
     """How well clusters match identities: normalised mutual information and adjusted Rand index (1 = perfect, ~0 = chance)."""
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    t = np.asarray(true_labels.cpu() if isinstance(true_labels, torch.Tensor) else true_labels).ravel()
-    p = np.asarray(predicted_labels.cpu() if isinstance(predicted_labels, torch.Tensor) else predicted_labels).ravel()
+    t, p = to_numpy(true_labels).ravel(), to_numpy(predicted_labels).ravel()
     if t.shape != p.shape or t.size == 0:
         raise FaceNetEduError(f"Need one predicted label per true label, got {t.shape} and {p.shape}.")
     return {"nmi": float(normalized_mutual_info_score(t, p)), "ari": float(adjusted_rand_score(t, p))}

@@ -6,6 +6,11 @@ behind, none is shown twice): make the figure the last expression of a notebook 
 or call ``display(fig)``. Functions that take ``ax=`` draw into your axes instead and
 return ``ax.figure``.
 
+Plots draw what the caller computed: metrics, thresholds and ROC curves come in as
+arguments (from ``facenet_edu.evaluate`` and ``matching``, which this module never
+imports). The two conveniences that start from embeddings only take their distances
+(``distances.all_pair_distances``) or the kinds of negative (``mining.negative_categories``).
+
 Artists that tests and students may want to find carry a ``gid``: "threshold",
 "margin", "band", "positive", "operating-point", and the category names.
 """
@@ -22,8 +27,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
+from .distances import all_pair_distances
 from .errors import FaceNetEduError
-from .evaluate import all_pair_distances
+from .inputs import to_numpy as _numpy
 from .mining import negative_categories
 
 # One colour per kind of negative, used by every plot and widget of the package.
@@ -40,10 +46,6 @@ IDENTITY_COLORS = [_TAB20[i] for i in (*range(0, 20, 2), *range(1, 20, 2))] + [
 def identity_color(label: int) -> tuple:
     """The colour of one identity; the same label always gets the same colour (cycling after 40)."""
     return IDENTITY_COLORS[int(label) % len(IDENTITY_COLORS)]
-
-
-def _numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
 def _image(image) -> np.ndarray:

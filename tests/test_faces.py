@@ -143,9 +143,9 @@ def _face_on_background(face: np.ndarray, at: tuple[int, int], size=(400, 500), 
 
 
 def test_square_crop_box_adds_the_margin_and_stays_inside():
-    assert square_crop_box((100, 100, 50, 50), (400, 400), margin=0.2) == (90, 90, 70, 70)
-    assert square_crop_box((0, 0, 50, 40), (400, 400), margin=0.2) == (0, 0, 70, 70)       # moved inside
-    assert square_crop_box((10, 10, 80, 80), (100, 60), margin=0.5) == (0, 20, 60, 60)     # shrunk to the width, centred on the face
+    assert square_crop_box((100, 100, 50, 50), (400, 400), crop_margin=0.2) == (90, 90, 70, 70)
+    assert square_crop_box((0, 0, 50, 40), (400, 400), crop_margin=0.2) == (0, 0, 70, 70)       # moved inside
+    assert square_crop_box((10, 10, 80, 80), (100, 60), crop_margin=0.5) == (0, 20, 60, 60)     # shrunk to the width, centred on the face
 
 
 def test_detects_a_real_face_pasted_on_a_larger_photograph(att_dir):
@@ -160,7 +160,7 @@ def test_detects_a_real_face_pasted_on_a_larger_photograph(att_dir):
     cx, cy = boxes[0][0] + boxes[0][2] / 2, boxes[0][1] + boxes[0][3] / 2
     assert x0 < cx < x0 + 184 and y0 < cy < y0 + 224
     crop = face_crop(photo)
-    x, y, w, h = square_crop_box(boxes[0], photo.shape, margin=0.2)
+    x, y, w, h = square_crop_box(boxes[0], photo.shape, crop_margin=0.2)
     assert w == h > boxes[0][2]  # square, grown by the margin
     assert np.array_equal(crop, photo[y : y + h, x : x + w].astype(np.float32) / 255)
     # The reference is the face inside the pasted frame, not the whole 92x112 frame (forehead, hair and
@@ -169,7 +169,7 @@ def test_detects_a_real_face_pasted_on_a_larger_photograph(att_dir):
     face_box = (x0 + fx, y0 + fy, fw, fh)
     assert _iou(boxes[0], face_box) > 0.6  # the background does not pull the box off the face
     assert x <= face_box[0] and y <= face_box[1] and x + w >= face_box[0] + fw and y + h >= face_box[1] + fh  # the whole face is in the crop
-    assert _iou((x, y, w, h), square_crop_box(face_box, photo.shape, margin=0.2)) > 0.6  # the crop frames that face
+    assert _iou((x, y, w, h), square_crop_box(face_box, photo.shape, crop_margin=0.2)) > 0.6  # the crop frames that face
     assert prepare_face(photo, 64).shape == (1, 1, 64, 64)
     # a large photograph is searched at a reduced size; boxes come back in its own pixels
     large = np.asarray(Image.fromarray(photo).resize((1250, 1000), Image.BILINEAR))

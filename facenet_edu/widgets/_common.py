@@ -1,4 +1,8 @@
-"""What every explorer shares: showing a figure, bold numbers with a CSS class, input checks."""
+"""What every explorer shares: showing a figure, bold numbers with a CSS class, the pair to start from.
+
+The module is private to ``facenet_edu.widgets`` (its name starts with ``_``); the names
+in it are public so that the explorers' modules can share them.
+"""
 
 from collections.abc import Sequence
 
@@ -12,8 +16,7 @@ from ..errors import FaceNetEduError
 from ..mining import pair_masks
 
 
-
-def _show(output: widgets.Output, fig, clear: bool = True) -> None:
+def show(output: widgets.Output, fig, clear: bool = True) -> None:
     """Show ``fig`` (a figure from ``viz``, already closed in pyplot) in ``output``, replacing what was there.
 
     Outside a Jupyter kernel (plain Python, tests) there is nothing to show it on, so nothing happens.
@@ -26,20 +29,12 @@ def _show(output: widgets.Output, fig, clear: bool = True) -> None:
         display(fig)
 
 
-def _span(css_class: str, text: str, color: str | None = None) -> str:
+def span(css_class: str, text: str, color: str | None = None) -> str:
     style = f' style="color:{color};font-weight:bold"' if color else ' style="font-weight:bold"'
     return f'<span class="{css_class}"{style}>{text}</span>'
 
 
-def _prepare(embeddings, labels) -> tuple[torch.Tensor, torch.Tensor]:
-    embeddings = torch.as_tensor(embeddings, dtype=torch.float32).detach().cpu()
-    labels = torch.as_tensor(labels).long().cpu().ravel()
-    if embeddings.ndim != 2 or len(embeddings) != len(labels):
-        raise FaceNetEduError(f"Need (N, D) embeddings and N labels, got {tuple(embeddings.shape)} and {tuple(labels.shape)}.")
-    return embeddings, labels
-
-
-def _valid_pairs(dists: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def valid_pairs(labels: torch.Tensor) -> torch.Tensor:
     """(M, 2) anchor-positive pairs whose anchor also has a negative; error if there is none."""
     positive_mask, negative_mask = pair_masks(labels)
     pairs = torch.nonzero(positive_mask & negative_mask.any(dim=1, keepdim=True))  # (M, 2)
@@ -48,16 +43,15 @@ def _valid_pairs(dists: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return pairs
 
 
-def _median_pair(dists: torch.Tensor, labels: torch.Tensor) -> tuple[int, int]:
+def median_pair(dists: torch.Tensor, labels: torch.Tensor) -> tuple[int, int]:
     """The anchor-positive pair of median distance: a typical pair, with negatives on both sides."""
-    pairs = _valid_pairs(dists, labels)
+    pairs = valid_pairs(labels)
     ap_dists = dists[pairs[:, 0], pairs[:, 1]]
     anchor, positive = pairs[ap_dists.argsort()[len(pairs) // 2]].tolist()
     return anchor, positive
 
 
-
-def _limits(point_sets: Sequence[np.ndarray], pad: float = 0.05):
+def shared_limits(point_sets: Sequence[np.ndarray], pad: float = 0.05):
     """((xmin, xmax), (ymin, ymax)) covering every point of every set, padded."""
     stacked = np.concatenate([np.asarray(p) for p in point_sets])
     low, high = stacked.min(axis=0), stacked.max(axis=0)

@@ -8,7 +8,7 @@ import torch
 
 from .. import viz
 from ..errors import FaceNetEduError
-from ._common import _limits, _show, _span
+from ._common import shared_limits, show, span
 
 
 # ---------------------------------------------------------------- training snapshots
@@ -32,7 +32,7 @@ class SnapshotExplorer(widgets.VBox):
             reducer = reducer if reducer is not None else viz.fit_umap(frames[-1], seed=seed)
             self.points = [viz.project(reducer, f) for f in frames]         # every projection, once
         self.reducer = reducer
-        self.limits = _limits(self.points)
+        self.limits = shared_limits(self.points)
         self.frame_slider = widgets.IntSlider(value=len(frames) - 1, min=0, max=len(frames) - 1, step=1,
                                               description="snapshot", continuous_update=False)
         self.play = widgets.Play(value=len(frames) - 1, min=0, max=len(frames) - 1, interval=700, description="play")
@@ -47,12 +47,12 @@ class SnapshotExplorer(widgets.VBox):
         """Redraw the frame the slider points at (projections are precomputed)."""
         self.frame = int(self.frame_slider.value)
         self.step = self.steps[self.frame]
-        self.summary.value = (f"<div>training step {_span('fe-snapshot-step', str(self.step))} "
+        self.summary.value = (f"<div>training step {span('fe-snapshot-step', str(self.step))} "
                               f"(snapshot {self.frame + 1} of {len(self.steps)})</div>")
         fig = viz.plot_embedding_2d(self.points[self.frame], self.labels, names=self.names, images=self.images,
                                     is_unseen=self.is_unseen, title=f"step {self.step}", limits=self.limits)
         self.figure = fig
-        _show(self.plot_output, fig)
+        show(self.plot_output, fig)
 
 
 def snapshot_explorer(snapshots: Sequence[tuple[int, torch.Tensor]], labels, reducer=None, is_unseen=None,

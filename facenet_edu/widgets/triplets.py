@@ -7,10 +7,11 @@ import torch
 
 from .. import viz
 from ..errors import FaceNetEduError
-from ..evaluate import all_pair_distances
+from ..distances import all_pair_distances, pairwise_distances
+from ..inputs import embeddings_and_labels
 from ..losses import batch_all_triplet_loss, batch_semihard_triplet_loss
-from ..mining import count_triplet_categories, negative_categories, pairwise_distances, select_negatives
-from ._common import _limits, _median_pair, _prepare, _show, _span, _valid_pairs
+from ..mining import count_triplet_categories, negative_categories, select_negatives
+from ._common import median_pair, shared_limits, show, span, valid_pairs
 
 
 # ---------------------------------------------------------------- margin explorer
@@ -20,11 +21,11 @@ class MarginExplorer(widgets.VBox):
 
     def __init__(self, embeddings, labels, margin: float, anchor: int | None, positive: int | None,
                  retrain: Callable[[float], torch.Tensor] | None, max_margin: float, batch_all: bool):
-        self.embeddings, self.labels = _prepare(embeddings, labels)
+        self.embeddings, self.labels = embeddings_and_labels(embeddings, labels)
         self.show_batch_all = batch_all
         self.dists = pairwise_distances(self.embeddings)                    # (B, B), computed once
         if anchor is None or positive is None:
-            anchor, positive = _median_pair(self.dists, self.labels)
+            anchor, positive = median_pair(self.dists, self.labels)
         self.anchor, self.positive = int(anchor), int(positive)
         self.pair_distances, self.pair_is_same = all_pair_distances(self.embeddings, self.labels)  # (P,) once
         self.retrain_fn = retrain
@@ -51,20 +52,21 @@ class MarginExplorer(widgets.VBox):
         self.counts = count_triplet_categories(self.dists, self.labels, margin)
         total = sum(self.counts.values())
         self.active_fraction = (self.counts["hard"] + self.counts["semi-hard"]) / total if total else 0.0
-        self.losses = {"semi-hard": float(batch_semihard_triplet_loss(self.embeddings, self.labels, margin).loss)}
+        semihard = batch_semihard_triplet_loss(self.embeddings, self.labels, margin, dists=self.dists)  # no new matrix
+        self.losses = {"semi-hard": float(semihard.loss)}
         if self.show_batch_all:
-            self.losses["batch-all"] = float(batch_all_triplet_loss(self.embeddings, self.labels, margin).loss)
+            self.losses["batch-all"] = float(batch_all_triplet_loss(self.embeddings, self.labels, margin, dists=self.dists).loss)
         self.loss = self.losses["semi-hard"]
         c, n = viz.CATEGORY_COLORS, {kind: f"{count:,}" for kind, count in self.counts.items()}
         batch_all = (f"; batch-all loss (mean over active triplets) "
-                     f"{_span('fe-loss-batch-all', format(self.losses['batch-all'], '.4f'))}" if self.show_batch_all else "")
+                     f"{span('fe-loss-batch-all', format(self.losses['batch-all'], '.4f'))}" if self.show_batch_all else "")
         self.summary.value = (
             f"<div>At margin {margin:.2f}, of {total:,} valid triplets: "
-            f"hard {_span('fe-count-hard', n['hard'], c['hard'])}, "
-            f"semi-hard {_span('fe-count-semi-hard', n['semi-hard'], c['semi-hard'])}, "
-            f"easy {_span('fe-count-easy', n['easy'], c['easy'])} "
+            f"hard {span('fe-count-hard', n['hard'], c['hard'])}, "
+            f"semi-hard {span('fe-count-semi-hard', n['semi-hard'], c['semi-hard'])}, "
+            f"easy {span('fe-count-easy', n['easy'], c['easy'])} "
             f"({self.active_fraction:.1%} still give a loss).<br>"
-            f"Semi-hard triplet loss (FaceNet) {_span('fe-loss', f'{self.loss:.4f}')}{batch_all}."
+            f"Semi-hard triplet loss (FaceNet) {span('fe-loss', f'{self.loss:.4f}')}{batch_all}."
             "</div>"
         )
         fig, axes = viz.new_figure(1, 2, figsize=(13.0, 3.4), width_ratios=[1, 1.25])
@@ -73,7 +75,7 @@ class MarginExplorer(widgets.VBox):
         viz.plot_negative_axis(self.dists, self.labels, self.anchor, self.positive, margin, ax=axes[0, 1])
         axes[0, 1].set_title(f"negatives of anchor #{self.anchor} with positive #{self.positive}", fontsize=10)
         self.figure = fig
-        _show(self.plot_output, fig)
+        show(self.plot_output, fig)
 
     def run_retrain(self) -> None:
         """Call ``retrain(margin)``, then show UMAP maps before and after on one shared map."""
@@ -96,11 +98,11 @@ class MarginExplorer(widgets.VBox):
         self.retrain_status.value = (f"after retraining with margin {margin:.2f}: hard {c['hard']:,}, "
                                      f"semi-hard {c['semi-hard']:,}, easy {c['easy']:,}")
         fig, axes = viz.new_figure(1, 2, figsize=(12.0, 5.0))
-        limits = _limits(self.retrain_points)
+        limits = shared_limits(self.retrain_points)
         for ax, pts, title in zip(axes[0], self.retrain_points, ("before", f"after retraining, margin {margin:.2f}")):
             viz.plot_embedding_2d(pts, self.labels, title=title, ax=ax, limits=limits)
         self.retrain_figure = fig
-        _show(self.retrain_output, fig)
+        show(self.retrain_output, fig)
 
 
 def margin_explorer(embeddings, labels, margin: float = 0.2, anchor: int | None = None, positive: int | None = None,
@@ -133,14 +135,14 @@ class NegativeExplorer(widgets.VBox):
     """See ``negative_explorer``. State: ``anchor``, ``positive``, ``shown``, ``selected``."""
 
     def __init__(self, embeddings, labels, images, margin: float, names: Sequence[str] | None):
-        self.embeddings, self.labels = _prepare(embeddings, labels)
+        self.embeddings, self.labels = embeddings_and_labels(embeddings, labels)
         self.images, self.names = images, names
         self.dists = pairwise_distances(self.embeddings)                    # (B, B), computed once
-        pairs = _valid_pairs(self.dists, self.labels)
+        pairs = valid_pairs(self.labels)
         self._positives = {}
         for a, p in pairs.tolist():
             self._positives.setdefault(a, []).append(p)
-        anchor, positive = _median_pair(self.dists, self.labels)
+        anchor, positive = median_pair(self.dists, self.labels)
         self.anchor_dropdown = widgets.Dropdown(
             options=[(f"#{a} {viz.identity_name(self.labels[a], names)}", a) for a in sorted(self._positives)],
             value=anchor, description="anchor")
@@ -186,10 +188,10 @@ class NegativeExplorer(widgets.VBox):
         hard, semi, active = self.selected["batch-hard"], self.selected["semi-hard"], len(self.selected["batch-all"])
         self.summary.value = (
             f"<div>d(a,p) = {ap_dist:.3f}. Which negative would each loss use?<br>"
-            f"batch-hard: the anchor's closest negative {_span('fe-batch-hard', f'#{hard}')}; "
+            f"batch-hard: the anchor's closest negative {span('fe-batch-hard', f'#{hard}')}; "
             f"semi-hard: the closest negative farther than the positive but inside the margin "
-            f"{_span('fe-semi-hard', f'#{semi}' if semi is not None else 'none')}; "
-            f"batch-all: every negative with a loss, {_span('fe-batch-all', str(active))} "
+            f"{span('fe-semi-hard', f'#{semi}' if semi is not None else 'none')}; "
+            f"batch-all: every negative with a loss, {span('fe-batch-all', str(active))} "
             f"of {len(negative_idx)}.</div>"
         )
         fig = viz.new_figure(figsize=(11.0, 5.2))[0]
@@ -207,7 +209,7 @@ class NegativeExplorer(widgets.VBox):
             viz.draw_face(ax, self.images[index], title, c.get(category))
         viz.plot_negative_axis(self.dists, self.labels, anchor, positive, margin, ax=fig.add_subplot(grid[1, :]))
         self.figure = fig
-        _show(self.plot_output, fig)
+        show(self.plot_output, fig)
 
 
 def negative_explorer(embeddings, labels, images, margin: float = 0.2,

@@ -14,19 +14,18 @@ from ..evaluate import roc_curve_dists
 from ..faces import prepare_face
 from ..gallery import Gallery
 from ..images import read_image
-from ..matching import choose_threshold
+from ..matching import accept_counts, choose_threshold
 from ..model import embed
-from ._common import _show, _span
+from ._common import show, span
 
 
 # ---------------------------------------------------------------- threshold explorer
 
 def _error_rates(distances: np.ndarray, is_same: np.ndarray, thresholds) -> tuple[np.ndarray, np.ndarray]:
     """False accept and false reject rates at each threshold; "same" when distance <= threshold (as ``matching``)."""
-    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
-    pos, neg = np.sort(distances[is_same]), np.sort(distances[~is_same])
-    far = np.searchsorted(neg, thresholds, side="right") / max(len(neg), 1)        # different people accepted
-    frr = 1.0 - np.searchsorted(pos, thresholds, side="right") / max(len(pos), 1)  # same person rejected
+    true_accepts, false_accepts = accept_counts(distances, is_same, thresholds)
+    far = false_accepts / max(int((~is_same).sum()), 1)        # different people accepted
+    frr = 1.0 - true_accepts / max(int(is_same.sum()), 1)      # same person rejected
     return far, frr
 
 
@@ -66,10 +65,10 @@ class ThresholdExplorer(widgets.VBox):
         self.flipped = np.flatnonzero(accepted != self.initial_accepted)
         self.summary.value = (
             f"<div>\"same person\" when distance &le; {threshold:.2f}: "
-            f"false accepts {_span('fe-far', f'{self.far:.1%}')} of different-person pairs, "
-            f"false rejects {_span('fe-frr', f'{self.frr:.1%}')} of same-person pairs, "
-            f"accuracy {_span('fe-accuracy', f'{self.accuracy:.1%}')}; "
-            f"{_span('fe-flipped', str(len(self.flipped)))} of {len(self.distances):,} pairs changed their "
+            f"false accepts {span('fe-far', f'{self.far:.1%}')} of different-person pairs, "
+            f"false rejects {span('fe-frr', f'{self.frr:.1%}')} of same-person pairs, "
+            f"accuracy {span('fe-accuracy', f'{self.accuracy:.1%}')}; "
+            f"{span('fe-flipped', str(len(self.flipped)))} of {len(self.distances):,} pairs changed their "
             f"verdict since threshold {self.initial_threshold:.2f}.</div>"
         )
         shown = self.flipped[:6] if self.pair_images is not None else []
@@ -78,7 +77,7 @@ class ThresholdExplorer(widgets.VBox):
         viz.plot_roc(*self.roc, operating_point=(self.far, 1.0 - self.frr), ax=axes[0, 0])
         viz.plot_pair_histograms(self.distances, self.is_same, threshold=threshold, ax=axes[0, 1])
         self.figure = fig
-        _show(self.plot_output, fig)
+        show(self.plot_output, fig)
         if len(shown):
             pairs_fig, pair_axes = viz.new_figure(2, len(shown), figsize=(1.6 * len(shown), 3.6))
             for col, i in enumerate(shown):
@@ -90,7 +89,7 @@ class ThresholdExplorer(widgets.VBox):
                                   f"{truth}, d = {self.distances[i]:.2f}\nnow {verdict}" if row == 0 else None,
                                   "green" if correct else "red")
             self.pairs_figure = pairs_fig
-            _show(self.plot_output, pairs_fig, clear=False)
+            show(self.plot_output, pairs_fig, clear=False)
 
 
 def threshold_explorer(distances, is_same, pair_images=None, threshold: float | None = None,
@@ -121,18 +120,20 @@ def threshold_explorer(distances, is_same, pair_images=None, threshold: float | 
 class NewFaceMatcher(widgets.VBox):
     """See ``new_face_matcher``. State: ``face``, ``identification``, ``verdict``, ``error``."""
 
-    def __init__(self, model_or_embed_fn, gallery: Gallery, sample_images, threshold, image_size, detect, top_k):
+    def __init__(self, model_or_embed_fn, gallery: Gallery, sample_images, threshold, image_size, detect, top_k,
+                 crop_margin):
         if isinstance(model_or_embed_fn, torch.nn.Module):
             model = model_or_embed_fn
             self.embed_fn = lambda face: embed(model, face)
             image_size = image_size or model.config.image_size
+            crop_margin = model.config.crop_margin if crop_margin is None else crop_margin
         elif callable(model_or_embed_fn):
             self.embed_fn = model_or_embed_fn
         else:
             raise FaceNetEduError("Pass a trained EmbeddingNet or a function from a (1, 1, S, S) face to its embedding.")
         if image_size is None:
             raise FaceNetEduError("With an embedding function, also pass image_size (the network's input side).")
-        self.gallery, self.image_size, self.top_k = gallery, int(image_size), top_k
+        self.gallery, self.image_size, self.top_k, self.crop_margin = gallery, int(image_size), top_k, crop_margin
         self.threshold = float(threshold if threshold is not None else gallery.threshold or float("nan"))
         if not np.isfinite(self.threshold):
             raise FaceNetEduError("No threshold given and the gallery stores none; pass threshold= (see choose_threshold).")
@@ -174,7 +175,8 @@ class NewFaceMatcher(widgets.VBox):
     def match(self, image, source: str = "image") -> None:
         """Crop the face (detect if asked), embed it once, and identify it in the gallery."""
         try:
-            face = prepare_face(image, self.image_size, detect=self.detect_checkbox.value)  # (1, 1, S, S)
+            face = prepare_face(image, self.image_size, detect=self.detect_checkbox.value,
+                                crop_margin=self.crop_margin)                                  # (1, 1, S, S)
         except FaceNetEduError as err:
             self._fail(str(err))
             return
@@ -184,7 +186,7 @@ class NewFaceMatcher(widgets.VBox):
         self.verdict = self.identification.name
         rows = "".join(f"<tr><td>{name}</td><td>{dist:.3f}</td></tr>" for name, dist in self.identification.top_k)
         self.summary.value = (
-            f"<div>{source}: {_span('fe-verdict', self.verdict)} (nearest distance "
+            f"<div>{source}: {span('fe-verdict', self.verdict)} (nearest distance "
             f"{self.identification.distance:.3f}, threshold {self.threshold:.2f})"
             f"<table><tr><th>nearest people</th><th>distance</th></tr>{rows}</table></div>"
         )
@@ -198,12 +200,12 @@ class NewFaceMatcher(widgets.VBox):
         axes[0, 1].set_xlabel("distance to the person's nearest enrolled face")
         axes[0, 1].legend(fontsize=8, loc="lower right")
         self.figure = fig
-        _show(self.plot_output, fig)
+        show(self.plot_output, fig)
 
 
 def new_face_matcher(model_or_embed_fn, gallery: Gallery, sample_images: dict | None = None,
                      threshold: float | None = None, image_size: int | None = None, detect: bool = True,
-                     top_k: int = 3) -> NewFaceMatcher:
+                     top_k: int = 3, crop_margin: float | None = None) -> NewFaceMatcher:
     """Upload a photo (or pick a sample) and see who the gallery says it is.
 
     The face is found and cropped (``faces.prepare_face``), embedded with one forward pass,
@@ -219,9 +221,11 @@ def new_face_matcher(model_or_embed_fn, gallery: Gallery, sample_images: dict | 
         image_size: the network's input side (taken from the model when a model is given).
         detect: start with face detection on (photographs); off for face crops.
         top_k: how many nearest people to list.
+        crop_margin: border around a detected face; default the model's ``config.crop_margin``
+            (with an embedding function, ``faces.DEFAULT_CROP_MARGIN``).
 
     Returns:
         the widget; ``w.upload``, ``w.sample_dropdown``, ``w.detect_checkbox``, ``w.match(image)``;
         ``w.face`` ((S, S) crop), ``w.identification``, ``w.verdict``, ``w.error`` (message or None).
     """
-    return NewFaceMatcher(model_or_embed_fn, gallery, sample_images, threshold, image_size, detect, top_k)
+    return NewFaceMatcher(model_or_embed_fn, gallery, sample_images, threshold, image_size, detect, top_k, crop_margin)
