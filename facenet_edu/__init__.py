@@ -4,13 +4,13 @@ The notebooks in ``notebooks/`` tell the story; this package holds every piece t
 reuse. Importing it only defines things: no seeding, no downloads, no warnings.
 
 Modules, by concept: ``data`` and ``synthetic`` (faces), ``sampling`` (P x K batches),
-``augment``, ``model`` (the embedding network), ``mining`` (distances and triplet
-choice), ``losses``, ``train``, ``checkpoint`` (saving and checking models), ``faces`` (a new image to an embedding), ``matching``
+``augment``, ``model`` (the embedding network), ``distances``, ``mining`` (triplet
+choice), ``losses``, ``train`` and ``offline`` (offline mining), ``inputs`` (input checks), ``checkpoint`` (saving and checking models), ``faces`` (a new image to an embedding), ``matching``
 (verify, thresholds, clustering), ``gallery`` (identification), ``evaluate`` (metrics), ``baselines`` (raw pixels, eigenfaces),
 ``viz`` (plots) and ``widgets`` (interactive explorers).
 """
 
-from . import baselines, evaluate, faces, gallery, losses, matching, mining, viz
+from . import baselines, distances, evaluate, faces, gallery, inputs, losses, matching, mining, offline, viz
 from .augment import AugmentConfig, augment
 from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from .data import (
@@ -40,7 +40,7 @@ from .model import EmbeddingNet, ModelConfig, embed, model_fingerprint
 from .runtime import fast_mode, pick_device, seed_everything
 from .sampling import PKSampler
 from .synthetic import make_synthetic_faces
-from .train import History, TrainConfig, train
+from .train import History, TrainConfig, train, train_copy
 
 
 def __getattr__(name: str):
