@@ -74,6 +74,11 @@ def make_synthetic_faces(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate greyscale synthetic faces, deterministically under ``seed``.
 
+    Long (about 120 lines) on purpose: it draws one part after another (pose, background,
+    hair, face, eyes, brows, nose, mouth, glasses, light, noise) in the order a reader follows, and every
+    part shares the same per-image pose arrays; split into helpers, those arrays would
+    be passed around a dozen times.
+
     Args:
         num_identities: how many different people.
         images_per_identity: images drawn for each person.

@@ -172,6 +172,9 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
           probe_images: torch.Tensor | None = None) -> History:
     """Train ``model`` on ``dataset`` in place and return the history.
 
+    One loop, written out on purpose so that a step reads like the paper (embed, loss,
+    backward, step) next to its bookkeeping; that is why it runs a little past 60 lines.
+
     Args:
         model: the embedding network (its weights are updated).
         dataset: training identities only; images (N, 1, H, W) at the model's input size.

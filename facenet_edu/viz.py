@@ -29,7 +29,7 @@ from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
 from .distances import all_pair_distances
 from .errors import FaceNetEduError
-from .inputs import to_numpy as _numpy
+from .inputs import to_numpy
 from .mining import negative_categories
 
 # One colour per kind of negative, used by every plot and widget of the package.
@@ -50,7 +50,7 @@ def identity_color(label: int) -> tuple:
 
 def _image(image) -> np.ndarray:
     """One image as (H, W) greyscale or (H, W, 3) colour, from a tensor or array of any leading 1-dims."""
-    arr = _numpy(image)
+    arr = to_numpy(image)
     arr = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
     while arr.ndim > 2 and arr.shape[0] == 1:
         arr = arr[0]
@@ -104,7 +104,7 @@ def show_identities(images, labels, names: Sequence[str] | None = None, num_iden
         names: optional names of the identities.
         num_identities: rows to show; per_identity: images per row (at most).
     """
-    labels = _numpy(labels).ravel()
+    labels = to_numpy(labels).ravel()
     identities = np.unique(labels)[:num_identities]
     if len(identities) == 0:
         raise FaceNetEduError("No images to show: the dataset is empty.")
@@ -158,7 +158,7 @@ def fit_umap(embeddings, seed: int = 0, n_neighbors: int = 15, min_dist: float =
     Returns:
         the fitted ``umap.UMAP`` reducer.
     """
-    x = _numpy(embeddings).astype(np.float32)
+    x = to_numpy(embeddings).astype(np.float32)
     if x.ndim != 2 or len(x) < 5:
         raise FaceNetEduError(f"UMAP needs at least 5 embeddings of shape (N, D), got shape {x.shape}.")
     with warnings.catch_warnings():
@@ -179,7 +179,7 @@ def project(reducer, embeddings) -> np.ndarray:
     Returns:
         (N, 2) array; exactly the fitted layout when ``embeddings`` is the data the map was fitted on.
     """
-    x = _numpy(embeddings).astype(np.float32)
+    x = to_numpy(embeddings).astype(np.float32)
     fitted = getattr(reducer, "_raw_data", None)
     if fitted is not None and fitted.shape == x.shape and np.array_equal(fitted, x):
         return np.asarray(reducer.embedding_).copy()
@@ -200,13 +200,13 @@ def plot_embedding_2d(points_2d, labels, names: Sequence[str] | None = None, ima
         title: axes title; ax: draw here instead of a new figure.
         limits: fixed ((xmin, xmax), (ymin, ymax)) so that several frames are comparable.
     """
-    points = _numpy(points_2d)
-    labels = _numpy(labels).ravel()
+    points = to_numpy(points_2d)
+    labels = to_numpy(labels).ravel()
     if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
         raise FaceNetEduError(f"Need (N, 2) points and N labels, got {points.shape} and {labels.shape}.")
     fig, ax = _axes(ax, (6.5, 5.5))
     colors = np.array([identity_color(label) for label in labels]).reshape(-1, 3)
-    unseen = np.zeros(len(labels), bool) if is_unseen is None else _numpy(is_unseen).astype(bool).ravel()
+    unseen = np.zeros(len(labels), bool) if is_unseen is None else to_numpy(is_unseen).astype(bool).ravel()
     seen = ~unseen
     ax.scatter(points[seen, 0], points[seen, 1], c=colors[seen], s=22, marker="o", linewidths=0, gid="training")
     if unseen.any():
@@ -253,8 +253,8 @@ def plot_pair_histograms(distances, is_same, margin: float | None = None, thresh
         margin: optional training margin; threshold: optional verification threshold.
         ax: draw here; title: axes title; bins: histogram bins (default 40 bins over [0, max]).
     """
-    distances = _numpy(distances).astype(float).ravel()
-    is_same = _numpy(is_same).astype(bool).ravel()
+    distances = to_numpy(distances).astype(float).ravel()
+    is_same = to_numpy(is_same).astype(bool).ravel()
     if len(distances) != len(is_same) or len(distances) == 0:
         raise FaceNetEduError(f"Need one same/different flag per pair distance, got {len(distances)} and {len(is_same)}.")
     fig, ax = _axes(ax, (6.0, 3.6))
@@ -326,7 +326,7 @@ def plot_negative_axis(dists: torch.Tensor, labels, anchor: int, positive: int, 
         margin: the triplet-loss margin.
     """
     negative_idx, an_dists, categories = negative_categories(dists, labels, anchor, positive, margin)
-    an_dists = _numpy(an_dists).astype(float)
+    an_dists = to_numpy(an_dists).astype(float)
     categories = np.array(categories)
     ap_dist = float(dists[anchor, positive])
     fig, ax = _axes(ax, (7.0, 2.4))
@@ -391,7 +391,7 @@ def plot_roc(fpr, tpr, operating_point: tuple[float, float] | None = None, label
         label: legend label of the curve; ax: draw here.
         log_far: logarithmic FAR axis (points with FAR = 0 are left out), to read TAR at FAR = 1e-3.
     """
-    fpr, tpr = _numpy(fpr).astype(float).ravel(), _numpy(tpr).astype(float).ravel()
+    fpr, tpr = to_numpy(fpr).astype(float).ravel(), to_numpy(tpr).astype(float).ravel()
     if len(fpr) != len(tpr) or len(fpr) == 0:
         raise FaceNetEduError(f"fpr and tpr must be non-empty and of equal length, got {len(fpr)} and {len(tpr)}.")
     fig, ax = _axes(ax, (4.5, 4.2))
