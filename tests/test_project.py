@@ -136,3 +136,57 @@ def test_wheel_holds_every_module_and_installs_into_a_fresh_venv(tmp_path):
     helped = subprocess.run([str(env_python), "-m", "facenet_edu", "--help"], cwd=run, capture_output=True, text=True, timeout=120)
     assert helped.returncode == 0 and "usage" in helped.stdout, helped.stderr
     assert (env / "bin" / "facenet-edu").exists()
+
+
+# ---------------------------------------------------------------- the architecture: what may import what
+
+
+def _layer_order() -> list[str]:
+    """Module names in the order docs/architecture.md lists them, bottom up (``- `name.py` ...`` lines)."""
+    order = []
+    for line in (ROOT / "docs" / "architecture.md").read_text().splitlines():
+        match = re.match(r"- `(\w+)(?:\.py|/)`", line)
+        if match:
+            order.append(match.group(1))
+    return order
+
+
+def _package_imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(imported facenet_edu module, [names imported from it]) for every relative import in ``path``."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            inside_widgets = path.parent.name == "widgets"
+            if node.level == 1 and inside_widgets:       # from ._common import ... / from . import x
+                modules = [("widgets", [a.name for a in node.names])]
+            elif node.module is None:                     # from . import losses, viz
+                modules = [(a.name, []) for a in node.names]
+            else:
+                modules = [(node.module.split(".")[0], [a.name for a in node.names])]
+            found += modules
+    return found
+
+
+# Private names another module still imports, with the issue that removes them.
+KNOWN_PRIVATE_IMPORTS = {("gallery", "_as_embeddings")}  # issue 12: gallery.py should import inputs.as_unit_embeddings
+
+
+def test_every_module_imports_only_modules_below_it_and_no_private_names():
+    order = _layer_order()
+    package = ROOT / "facenet_edu"
+    modules = sorted({p.stem for p in package.glob("*.py")} | {"widgets"})
+    assert set(modules) <= set(order), f"add these modules to docs/architecture.md: {sorted(set(modules) - set(order))}"
+    problems = []
+    for path in sorted(package.rglob("*.py")):
+        importer = "widgets" if path.parent.name == "widgets" else path.stem
+        for imported, names in _package_imports(path):
+            if imported == importer or importer in ("__init__", "__main__") and imported in order:
+                continue
+            if order.index(imported) >= order.index(importer):
+                problems.append(f"{path.relative_to(ROOT)} imports {imported}, listed above it in docs/architecture.md")
+            for name in names:
+                if name.startswith("_") and (importer, name) not in KNOWN_PRIVATE_IMPORTS:
+                    problems.append(f"{path.relative_to(ROOT)} imports the private name {imported}.{name}")
+    assert not problems, "\n".join(problems)
