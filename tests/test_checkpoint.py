@@ -1,0 +1,82 @@
+"""Checkpoints: a round trip rebuilds the same model with its threshold and provenance; writes are all or nothing."""
+
+import os
+
+import pytest
+import torch
+
+from facenet_edu import TrainConfig
+from facenet_edu.checkpoint import CHECKPOINT_VERSION, Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
+from facenet_edu.errors import FaceNetEduError
+from facenet_edu.model import EmbeddingNet, ModelConfig, embed, model_fingerprint
+
+SMALL = ModelConfig(embedding_dim=8, width=4, image_size=32, crop_margin=0.3)
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return EmbeddingNet(SMALL)
+
+
+def test_read_checkpoint_returns_model_threshold_and_provenance(tmp_path, model):
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, TrainConfig(num_steps=3, margin=0.3), threshold=0.8, dataset="att", test_identities=["s1", "s2"])
+    checkpoint = read_checkpoint(path)
+    assert isinstance(checkpoint, Checkpoint) and checkpoint.path == path
+    assert checkpoint.threshold == 0.8 and checkpoint.model.config == SMALL and not checkpoint.model.training
+    assert checkpoint.provenance["dataset"] == "att" and checkpoint.provenance["test_identities"] == ["s1", "s2"]
+    assert checkpoint.provenance["train_config"]["margin"] == 0.3
+    images = torch.rand(3, 1, 32, 32)
+    assert torch.equal(embed(model, images), embed(checkpoint.model, images))
+    assert model_fingerprint(checkpoint.model) == model_fingerprint(model)
+    assert model_fingerprint(load_checkpoint(path)) == model_fingerprint(model)
+    assert torch.load(path, weights_only=True)["version"] == CHECKPOINT_VERSION
+
+
+def test_the_fingerprint_changes_with_any_weight_or_setting(model):
+    before = model_fingerprint(model)
+    assert len(before) == 16 and before == model_fingerprint(model)
+    with torch.no_grad():
+        model.head.bias[0] += 1e-6
+    assert model_fingerprint(model) != before
+    torch.manual_seed(0)
+    assert model_fingerprint(EmbeddingNet(ModelConfig(8, 4, 32, crop_margin=0.2))) != model_fingerprint(EmbeddingNet(SMALL))
+
+
+def test_a_crash_while_saving_keeps_the_old_checkpoint(tmp_path, model, monkeypatch):
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, threshold=0.5)
+    before = path.read_bytes()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, EmbeddingNet(SMALL), threshold=0.9)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.pt"]
+
+
+def test_save_refuses_what_cannot_be_stored_safely(tmp_path, model):
+    with pytest.raises(FaceNetEduError, match="plain values"):
+        save_checkpoint(tmp_path / "m.pt", model, note=object())
+    with pytest.raises(FaceNetEduError, match="does not exist"):
+        save_checkpoint(tmp_path / "nodir" / "m.pt", model)
+    with pytest.raises(FaceNetEduError, match="threshold"):
+        save_checkpoint(tmp_path / "m.pt", model, threshold=float("nan"))
+    assert os.listdir(tmp_path) == []
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("this should never run",))
+
+
+def test_pickled_objects_never_run(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "facenet-edu-checkpoint", "payload": _Evil()}, path)
+    with pytest.raises(FaceNetEduError, match="not a facenet-edu checkpoint"):
+        read_checkpoint(path)
+    assert "should never run" not in capsys.readouterr().out
