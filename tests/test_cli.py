@@ -134,3 +134,56 @@ def test_module_entry_point_runs_as_a_program(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_train_options_come_from_the_config_dataclasses():
+    from dataclasses import fields
+
+    from facenet_edu.cli import MODEL_OPTIONS, TRAIN_OPTIONS, build_parser
+    from facenet_edu.train import LOSSES, TrainConfig
+
+    args = build_parser().parse_args(["train"])
+    for config_class, options in [(TrainConfig, TRAIN_OPTIONS), (ModelConfig, MODEL_OPTIONS)]:
+        for field in fields(config_class):
+            if field.name in options:
+                assert getattr(args, field.name) == field.default, field.name
+    train_parser = next(a for a in build_parser()._subparsers._group_actions[0].choices.values() if a.prog.endswith("train"))
+    loss_action = next(a for a in train_parser._actions if a.dest == "loss")
+    assert tuple(loss_action.choices) == LOSSES
+
+
+def test_detect_is_a_real_switch_and_verify_identify_have_their_own_commands():
+    from facenet_edu.cli import build_parser, cmd_identify, cmd_verify
+
+    parser = build_parser()
+    assert parser.parse_args(["verify", "--checkpoint", "m", "a", "b"]).detect is True
+    assert parser.parse_args(["verify", "--checkpoint", "m", "--no-detect", "a", "b"]).detect is False
+    assert parser.parse_args(["identify", "--checkpoint", "m", "--gallery", "g", "--detect", "a"]).detect is True
+    assert parser.parse_args(["verify", "--checkpoint", "m", "a", "b"]).func is cmd_verify
+    assert parser.parse_args(["identify", "--checkpoint", "m", "--gallery", "g", "a"]).func is cmd_identify
+
+
+def test_usage_errors_are_one_line_and_help_is_status_0(capsys):
+    status, _, err = run(capsys, "verify", "--checkpoint")
+    _assert_one_error_line(status, err)
+    status, out, _ = run(capsys, "train", "--help")
+    assert status == 0 and "--margin" in out and "default: 0.2" in out
+
+
+def test_every_checkpoint_goes_through_one_resolver(capsys, monkeypatch, tmp_path):
+    import facenet_edu.cli as cli
+    from facenet_edu.errors import FaceNetEduError
+
+    seen = []
+
+    def resolver(value):
+        seen.append(value)
+        raise FaceNetEduError("resolver reached")
+
+    monkeypatch.setattr(cli, "_open_checkpoint", resolver)
+    for argv in [("evaluate", "--checkpoint", "c1"), ("verify", "--checkpoint", "c2", "a", "b"),
+                 ("enroll", "--checkpoint", "c3", "--gallery", str(tmp_path / "g"), "--name", "x", "a"),
+                 ("identify", "--checkpoint", "c4", "--gallery", str(tmp_path / "g"), "a")]:
+        status, _, err = run(capsys, *argv)
+        assert status == 2 and "resolver reached" in err
+    assert seen == ["c1", "c2", "c3", "c4"]
