@@ -101,10 +101,9 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import save_checkpoint
-    from .evaluate import make_pairs
+    from .evaluate import make_pairs, validation_threshold
     from .files import check_writable
-    from .matching import choose_threshold
-    from .model import EmbeddingNet, ModelConfig, embed
+    from .model import EmbeddingNet, ModelConfig
     from .runtime import seed_everything
     from .train import TrainConfig, train
 
@@ -116,13 +115,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset, args.data_dir, image_size=args.image_size, seed=args.seed)
     train_set, test_set = split_by_identity(dataset, test_fraction=args.test_fraction, seed=args.seed)
     fit_set, val_set = _validation_split(train_set, args.seed)
-    i, j, is_same = make_pairs(val_set.labels, seed=args.seed)  # raises now, not after training, if impossible
+    make_pairs(val_set.labels, seed=args.seed)  # raises now, not after training, if the threshold cannot be chosen
     config = replace(config, p=min(config.p, fit_set.num_identities))
     model = EmbeddingNet(model_config)
     history = train(model, fit_set, config)
-    # The verification threshold is chosen on held-out validation people, never set to the margin.
-    val_emb = embed(model, val_set.images)
-    threshold = choose_threshold((val_emb[i] - val_emb[j]).norm(dim=1).numpy(), is_same)
+    threshold = validation_threshold(model, val_set, seed=args.seed)  # on held-out validation people, never the margin
     test_names = sorted({test_set.names[c] for c in test_set.labels.tolist()})
     save_checkpoint(args.out, model, config, threshold=float(threshold), dataset=args.dataset, seed=args.seed,
                     split={"test_fraction": args.test_fraction, "seed": args.seed}, test_identities=test_names)
@@ -148,7 +145,7 @@ def _held_out_split(dataset: FaceDataset, provenance: dict) -> tuple[FaceDataset
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_model
+    from .evaluate import evaluate_model, format_metrics_table
     from .faces import prepare_faces
     from .files import check_writable
 
@@ -165,10 +162,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     test_set.images = prepare_faces(list(test_set.images[:, 0]), size, detect=args.detect, on_no_face="whole")
     train_set = train_set.resize(size)
     results = evaluate_model(model, test_set, baselines=args.baselines, train_dataset=train_set)
-    keys = ["verification_accuracy", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3", "rank1"]
-    print(f"{'method':<12}" + "".join(f"{k:>24}" for k in keys))
-    for method, metrics in results.items():
-        print(f"{method:<12}" + "".join(f"{metrics[k]:>24.3f}" for k in keys))
+    print(format_metrics_table(results))
     if args.json:
         from .files import write_atomically
 

@@ -4,7 +4,7 @@ A gallery holds embeddings only. Embedding images is the caller's step
 (``faces.embed_faces(model, images)``, one forward pass each); the network is not
 changed, so people never seen in training are enrolled the same way. A query is
 compared by Euclidean distance with every enrolled embedding at once (one matrix
-product, ``matching.cross_distances``).
+product, ``distances.cross_distances``).
 
 On disk a gallery is ONE file, at exactly the path given (an ``.npz`` archive, no
 pickle): the embeddings, the person of each, and a JSON record of names, threshold
@@ -26,7 +26,9 @@ import numpy as np
 
 from .errors import FaceNetEduError, check_number
 from .files import write_atomically
-from .matching import UNKNOWN, _as_embeddings, cross_distances
+from .distances import cross_distances
+from .inputs import as_unit_embeddings
+from .matching import UNKNOWN
 
 try:  # advisory file locks (Linux, macOS); without them concurrent enrolments are not serialised
     import fcntl
@@ -135,7 +137,7 @@ class Gallery:
                 gallery's model (embed images first with ``faces.embed_faces``).
         """
         check_name(name)
-        new = _as_embeddings(embeddings).astype(np.float64)  # (K, D)
+        new = as_unit_embeddings(embeddings).astype(np.float64)  # (K, D)
         if self._parts and new.shape[1] != self.embedding_dim:
             raise FaceNetEduError(
                 f"This gallery holds {self.embedding_dim}-D embeddings, got {new.shape[1]}-D ones; "
@@ -172,7 +174,7 @@ class Gallery:
         """
         if not self._parts:
             raise FaceNetEduError("The gallery is empty: enrol someone first (Gallery.enroll or `enroll`).")
-        queries = _as_embeddings(embeddings, "query embeddings")
+        queries = as_unit_embeddings(embeddings, "query embeddings")
         if queries.shape[1] != self.embedding_dim:
             raise FaceNetEduError(
                 f"The gallery holds {self.embedding_dim}-D embeddings but the query is {queries.shape[1]}-D; "
@@ -369,7 +371,7 @@ class Gallery:
         if set(person.tolist()) != set(range(len(names))):
             raise FaceNetEduError(f"{where}: embeddings, person indices and names do not match; the file is damaged.")
         try:
-            checked = _as_embeddings(embeddings, "gallery embeddings")
+            checked = as_unit_embeddings(embeddings, "gallery embeddings")
         except FaceNetEduError as err:
             raise FaceNetEduError(f"{where}: {err} The file is damaged.") from None
         gallery._names = list(names)
