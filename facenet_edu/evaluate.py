@@ -406,7 +406,7 @@ def format_metrics_table(results: dict[str, dict[str, float]], metrics: tuple[st
         results: {method: {metric: value}}, e.g. ``evaluate_model(...)``.
         metrics: the columns, in order (default the five headline metrics).
     """
-    width = max(len(m) for m in metrics) + 2
+    width = max(5, *(len(m) for m in metrics)) + 2      # room for the name and for 0.000
     header = f"{'method':<12}" + "".join(f"{m:>{width}}" for m in metrics)
     rows = [f"{method:<12}" + "".join(f"{values[m]:>{width}.3f}" for m in metrics) for method, values in results.items()]
     return "\n".join([header, *rows])

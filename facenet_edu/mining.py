@@ -269,10 +269,7 @@ def select_negatives(dists: torch.Tensor, labels: torch.Tensor, anchor: int, pos
     """Which negative each online strategy would use for one anchor-positive pair.
 
     Args:
-        dists: (B, B) distance matrix.
-        labels: (B,) identity labels.
-        anchor, positive: indices of two different images of the same person.
-        margin: the triplet-loss margin.
+        dists, labels, anchor, positive, margin: as in ``negative_categories``.
 
     Returns:
         {"batch-hard": index of the anchor's closest negative (whatever the positive), or None

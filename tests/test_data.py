@@ -159,3 +159,15 @@ def test_augment_flip_only_mirrors():
 def test_dataset_validates_shapes():
     with pytest.raises(ValueError):
         FaceDataset(torch.zeros(3, 8, 8), torch.zeros(3, dtype=torch.long), ["a"])
+
+
+def test_split_off_identities_puts_every_image_of_those_people_on_one_side():
+    from facenet_edu.data import split_off_identities
+
+    data = synthetic_dataset(num_identities=6, images_per_identity=3, image_size=32, seed=0)
+    rest, chosen = split_off_identities(data, [1, 4])
+    assert sorted(chosen.labels.unique().tolist()) == [1, 4] and len(chosen) == 6
+    assert not set(rest.labels.tolist()) & {1, 4} and len(rest) + len(chosen) == len(data)
+    train, test = split_by_identity(data, num_test_identities=2, seed=5)
+    again = split_off_identities(data, test.labels.unique())
+    assert torch.equal(again[0].labels, train.labels) and torch.equal(again[1].images, test.images)

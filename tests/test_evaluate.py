@@ -15,6 +15,7 @@ from facenet_edu.evaluate import (
     all_pairs,
     evaluate_embeddings,
     evaluate_model,
+    format_metrics_table,
     make_pairs,
     open_set_dir_at_far,
     pair_distances,
@@ -22,6 +23,7 @@ from facenet_edu.evaluate import (
     roc_auc,
     roc_curve_dists,
     tar_at_far,
+    validation_threshold,
     verification_accuracy_lfw,
 )
 from facenet_edu.model import EmbeddingNet, ModelConfig
@@ -311,3 +313,30 @@ def test_bad_input_raises_a_clear_error():
         roc_auc([0.1, 0.2], [True, True])
     with pytest.raises(FaceNetEduError, match="two people"):
         open_set_dir_at_far(x[:5], labels[:5])
+
+
+# ---------------------------------------------------------------- glue shared by the CLI, the demo and the notebooks
+
+
+def test_validation_threshold_is_choose_threshold_on_the_validation_pairs():
+    from facenet_edu.data import synthetic_dataset
+    from facenet_edu.matching import choose_threshold
+    from facenet_edu.model import embed
+
+    torch.manual_seed(0)
+    model = EmbeddingNet(ModelConfig(embedding_dim=8, width=4, image_size=32))
+    val = synthetic_dataset(num_identities=5, images_per_identity=4, image_size=32, seed=1)
+    i, j, is_same = make_pairs(val.labels, seed=3)
+    emb = embed(model, val.images)
+    d = (emb[i] - emb[j]).norm(dim=1).numpy()
+    assert validation_threshold(model, val, seed=3) == pytest.approx(choose_threshold(d, is_same), abs=1e-6)
+    strict = validation_threshold(model, val, seed=3, target_far=0.0)
+    assert not (d[~is_same] <= strict - 1e-6).any()                  # FAR 0: no different-person pair accepted
+
+
+def test_metrics_table_has_a_row_per_method_and_a_column_per_metric():
+    results = {"model": {"a": 0.5, "b": 0.25}, "raw_pixels": {"a": 1.0, "b": 0.125}}
+    table = format_metrics_table(results, metrics=("a", "b")).splitlines()
+    assert table[0].split() == ["method", "a", "b"]
+    assert table[1].split() == ["model", "0.500", "0.250"]
+    assert table[2].split() == ["raw_pixels", "1.000", "0.125"]

@@ -376,3 +376,33 @@ def test_center_loss_gradients_and_errors():
         center(torch.ones(2, 5), torch.tensor([0, 3]))
     with pytest.raises(FaceNetEduError, match="NaN"):
         center(torch.full((2, 5), float("nan")), torch.tensor([0, 1]))
+
+
+# ---------------------------------------------------------------- a distance matrix computed once, passed in
+
+
+@pytest.mark.parametrize("fn", [*BATCH_LOSSES, contrastive_loss])
+@pytest.mark.parametrize("squared", [False, True])
+def test_precomputed_dists_give_the_same_loss_and_gradient(fn, squared):
+    from facenet_edu.distances import pairwise_distances
+
+    if fn is contrastive_loss and squared:
+        pytest.skip("the contrastive loss takes plain distances")
+    embeddings, labels = random_batch(5)
+    own = embeddings.clone().requires_grad_(True)
+    given = embeddings.clone().requires_grad_(True)
+    kwargs = {"squared": squared} if fn is not contrastive_loss else {}
+    expected = fn(own, labels, 0.3, **kwargs)
+    result = fn(given, labels, 0.3, dists=pairwise_distances(given, squared=squared))
+    assert torch.allclose(result.loss, expected.loss) and result[1:] == pytest.approx(expected[1:])
+    expected.loss.backward()
+    result.loss.backward()
+    assert torch.allclose(given.grad, own.grad)
+
+
+def test_a_wrong_distance_matrix_is_refused():
+    embeddings, labels = random_batch(0)
+    with pytest.raises(FaceNetEduError, match="square"):
+        batch_semihard_triplet_loss(embeddings, labels, 0.2, dists=torch.zeros(3, 4))
+    with pytest.raises(FaceNetEduError, match="embeddings"):
+        batch_all_triplet_loss(embeddings, labels, 0.2, dists=torch.zeros(3, 3))

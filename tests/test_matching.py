@@ -11,6 +11,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.matching import (
     UNKNOWN,
+    accept_counts,
     choose_threshold,
     cluster_embeddings,
     clustering_scores,
@@ -185,3 +186,16 @@ def test_clustering_scores_match_sklearn_and_the_formulas():
     assert scores["ari"] == pytest.approx(_slow_ari(truth, pred))
     assert scores["nmi"] == pytest.approx(_slow_nmi(truth, pred))
     assert all(type(v) is float for v in scores.values())
+
+
+def test_accept_counts_match_a_loop_over_pairs():
+    rng = np.random.default_rng(0)
+    distances = rng.integers(0, 5, 40) / 4            # many ties, exactly representable
+    is_same = rng.random(40) < 0.4
+    thresholds = np.array([-1.0, 0.0, 0.25, 0.6, 1.0, 2.0])
+    true_accepts, false_accepts = accept_counts(distances, is_same, thresholds)
+    for t, ta, fa in zip(thresholds, true_accepts, false_accepts):
+        assert ta == sum(1 for d, s in zip(distances, is_same) if s and d <= t)
+        assert fa == sum(1 for d, s in zip(distances, is_same) if not s and d <= t)
+    one = accept_counts(distances, is_same, 0.5)
+    assert one[0].shape == (1,) and one[1].shape == (1,)
