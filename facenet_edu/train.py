@@ -67,6 +67,8 @@ class TrainConfig:
         device: "cuda", "cpu" or None for ``pick_device()``.
         seed: seeds the batch sampler and augmentation (the model is seeded by the caller).
         progress: show a tqdm progress bar.
+        channels_last: keep images and activations in the channels-last memory layout while
+            training (faster convolutions on CPUs; ``benchmarks/training_speed.py`` measures it).
 
     Every field is checked on creation (so a typo or a NaN fails before training, with
     a sentence saying what is allowed): margin from 0 to 2 (distances between unit
@@ -94,6 +96,7 @@ class TrainConfig:
     device: str | None = None
     seed: int = 0
     progress: bool = True
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -190,6 +193,8 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
     sampler = PKSampler(dataset.labels, cfg.p, cfg.k, cfg.num_steps, generator)
     _, labels = dataset.labels.unique(return_inverse=True)  # 0..C-1 for the center-loss classifier
     model.to(device).train()
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
     params = list(model.parameters())
     center = None
     if cfg.loss == "center":
@@ -214,6 +219,8 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
             result = _offline_step_loss(model, dataset.images, [t[take] for t in offline], cfg, generator, device)
         else:
             images = augment(dataset.images[batch_idx].to(device), generator, cfg.augment)
+            if cfg.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
             embeddings = model(images)  # (B, D), unit vectors
             batch_labels = labels[batch_idx].to(device)
             if center is not None:
@@ -231,7 +238,7 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
         if snapshot and ((step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.num_steps):
             history.snapshots.append((step + 1, embed(model, probe_images, device=device)))  # embed restores train mode
     history.seconds = time.perf_counter() - start
-    model.eval()
+    model.to(memory_format=torch.contiguous_format).eval()
     return history
 
 
