@@ -1,16 +1,22 @@
-"""Accuracy on people never seen in training: triplet losses, center loss and the classic baselines, side by side.
+"""Accuracy on people never seen in training: the course model, fine-tuned copies and the classic baselines, side by side.
 
-    .venv/bin/python benchmarks/accuracy.py                  # AT&T (4 identity-disjoint folds) and synthetic faces
-    .venv/bin/python benchmarks/accuracy.py --dataset synthetic --num-steps 300
+    .venv/bin/python benchmarks/accuracy.py                      # LFW DevTest and AT&T (4 folds), about 15 min on 2 cores
+    .venv/bin/python benchmarks/accuracy.py --from-scratch       # also the small network trained on 30 AT&T people only
+    .venv/bin/python benchmarks/accuracy.py --checkpoint my.pt   # another checkpoint instead of the course model
     FACENET_EDU_FAST=1 .venv/bin/python benchmarks/accuracy.py   # a quick smoke run, numbers not meaningful
 
-Protocol. AT&T: 40 people split into 4 identity-disjoint folds: each fold trains on
-30 people and tests on the 10 it never saw; metrics are averaged over folds (mean and
-spread). Synthetic: 60 people, 45 to train, 15 unseen. Every method sees the same
-test images and the same pairs: verification accuracy with the LFW protocol (10
-folds, threshold chosen on 9, tested on the 10th), TAR at FAR = 1e-2, closed-set
-rank-1 (leave-one-out nearest neighbour among the test images). Eigenfaces are fitted
-on the training people only. Training time is wall-clock on this machine's CPU.
+LFW DevTest: LFW's 1,000 official DevTest pairs (500 same, 500 different; 963 people the
+course model never saw). Verification accuracy by LFW's protocol (threshold chosen on 9
+folds, tested on the 10th), ROC AUC and TAR at FAR 1e-2 / 1e-3. Eigenfaces are fitted on
+photos of the course model's own training people. LFW is read from --lfw-dir,
+$FACENET_EDU_LFW or the download cache.
+
+AT&T: the 40 people split into 4 identity-disjoint folds: each fold's 30 training people
+are used to fine-tune the course model (``--init course``) and to fit eigenfaces, and the
+fold's 10 other people are the test. Verification accuracy (LFW protocol on the fold's
+pairs), closed-set rank-1 and open-set DIR at a false-alarm rate of 1e-2 (half the test
+people enrolled with one photo, the other half strangers). Every face is prepared as the
+checkpoint says (face detector, crop border, size), the baselines included.
 """
 
 import argparse
@@ -23,89 +29,110 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from facenet_edu import EmbeddingNet, ModelConfig, fast_mode, identity_folds, load_dataset, seed_everything  # noqa: E402
-from facenet_edu.data import find_att_faces, split_by_identity, synthetic_dataset  # noqa: E402
-from facenet_edu.evaluate import evaluate_model  # noqa: E402
+from facenet_edu import EmbeddingNet, fast_mode, identity_folds, load_dataset, seed_everything  # noqa: E402
+from facenet_edu.baselines import Eigenfaces, raw_pixel_features  # noqa: E402
+from facenet_edu.checkpoint import read_checkpoint  # noqa: E402
+from facenet_edu.course import COURSE_NAME, evaluate_on_lfw_pairs, read_course_checkpoint  # noqa: E402
+from facenet_edu.faces import prepare_dataset  # noqa: E402
+from facenet_edu.data import find_att_faces  # noqa: E402
+from facenet_edu.errors import FaceNetEduError  # noqa: E402
+from facenet_edu.evaluate import evaluate_embeddings  # noqa: E402
+from facenet_edu.model import embed  # noqa: E402
 from facenet_edu.train import TrainConfig, train  # noqa: E402
 
-METHODS = {
-    "triplet semi-hard": dict(loss="semi-hard", margin=0.2),
-    "triplet batch-hard": dict(loss="batch-hard", margin=0.2),
-    "center loss": dict(loss="center"),
-}
-COLUMNS = ["verification_accuracy", "tar_at_far_1e-2", "rank1"]
+LFW_COLUMNS = ["verification_accuracy", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3"]
+ATT_COLUMNS = ["verification_accuracy", "rank1", "dir_at_far_1e-2"]
 
 
-def run_fold(train_set, test_set, num_steps: int, seed: int) -> dict[str, dict]:
-    """Train each method on ``train_set`` and evaluate everything on ``test_set``."""
-    rows = {}
-    baselines = None
-    for name, settings in METHODS.items():
-        seed_everything(seed)
-        model = EmbeddingNet(ModelConfig(embedding_dim=64, width=16, image_size=64))
-        cfg = TrainConfig(num_steps=num_steps, p=min(16, train_set.num_identities), k=4, seed=seed, progress=False, **settings)
-        start = time.perf_counter()
-        train(model, train_set, cfg)
-        seconds = time.perf_counter() - start
-        results = evaluate_model(model, test_set, baselines=baselines is None, train_dataset=train_set)
-        if baselines is None:
-            baselines = {k: v for k, v in results.items() if k != "model"}
-        rows[name] = {**results["model"], "train_seconds": seconds}
-        print(f"  {name}: trained in {seconds:.0f} s, verification accuracy "
-              f"{results['model']['verification_accuracy']:.3f}", flush=True)   # progress: a full run takes about 50 min
-    for name, metrics in baselines.items():
-        rows[name.replace("_", " ")] = {**metrics, "train_seconds": 0.0}
-    return rows
-
-
-def summarise(fold_rows: list[dict[str, dict]]) -> dict[str, dict[str, tuple[float, float]]]:
-    """Mean and standard deviation over folds of every metric of every method."""
-    out = {}
-    for method in fold_rows[0]:
-        out[method] = {}
-        for key in [*COLUMNS, "train_seconds"]:
-            values = [rows[method][key] for rows in fold_rows]
-            out[method][key] = (float(np.mean(values)), float(np.std(values)))
-    return out
-
-
-def print_table(title: str, summary: dict) -> None:
+def print_table(title: str, rows: dict[str, dict[str, list[float]]], columns: list[str]) -> None:
+    """Methods as rows; each cell the mean (± std when there are several values)."""
     print(f"\n{title}")
-    header = f"{'method':<20}{'verification acc':>20}{'TAR@FAR=1e-2':>18}{'rank-1':>16}{'train time (s)':>16}"
+    header = f"{'method':<26}" + "".join(f"{c:>24}" for c in columns) + f"{'train time (s)':>16}"
     print(header)
     print("-" * len(header))
-    for method, metrics in summary.items():
-        cells = [f"{metrics[k][0]:.3f} ± {metrics[k][1]:.3f}" for k in COLUMNS]
-        seconds = metrics["train_seconds"][0]
-        print(f"{method:<20}{cells[0]:>20}{cells[1]:>18}{cells[2]:>16}{(f'{seconds:.0f}' if seconds else '-'):>16}")
+    for method, metrics in rows.items():
+        cells = []
+        for c in columns:
+            values = metrics[c]
+            cells.append(f"{np.mean(values):.3f}" + (f" ± {np.std(values):.3f}" if len(values) > 1 else ""))
+        seconds = metrics.get("train_seconds", [0.0])
+        time_cell = f"{np.mean(seconds):.0f}" if np.mean(seconds) else "-"
+        print(f"{method:<26}" + "".join(f"{cell:>24}" for cell in cells) + f"{time_cell:>16}")
+
+
+def lfw_section(checkpoint, lfw_dir) -> None:
+    start = time.perf_counter()
+    results = evaluate_on_lfw_pairs(checkpoint.model, lfw_dir, baselines=True)
+    seconds = checkpoint.provenance.get("seconds", 0.0)
+    rows = {
+        "course model": {**{c: [results["model"][c]] for c in LFW_COLUMNS}, "train_seconds": [seconds]},
+        "raw pixels": {c: [results["raw_pixels"][c]] for c in LFW_COLUMNS},
+        "eigenfaces": {c: [results["eigenfaces"][c]] for c in LFW_COLUMNS},
+    }
+    print_table(f"LFW DevTest, 1,000 official pairs of 963 unseen people (evaluated in {time.perf_counter() - start:.0f} s)",
+                rows, LFW_COLUMNS)
+    print(f"course model: verification accuracy {results['model']['verification_accuracy']:.3f} "
+          f"± {results['model']['verification_accuracy_std']:.3f} over LFW's 10 folds")
+
+
+def att_section(checkpoint, num_steps: int, from_scratch: bool, seed: int) -> None:
+    att = find_att_faces()
+    if att is None:
+        print("\nAT&T faces not found (set FACENET_EDU_ATT); skipping them")
+        return
+    config = checkpoint.model.config
+    data = prepare_dataset(load_dataset("att", att), config, detect=True)
+    rows: dict[str, dict[str, list[float]]] = {}
+
+    def add(name: str, metrics: dict, seconds: float = 0.0) -> None:
+        row = rows.setdefault(name, {c: [] for c in [*ATT_COLUMNS, "train_seconds"]})
+        for c in ATT_COLUMNS:
+            row[c].append(metrics[c])
+        row["train_seconds"].append(seconds)
+
+    def trained(train_set, init: EmbeddingNet | None, fold_seed: int) -> tuple[EmbeddingNet, float]:
+        seed_everything(fold_seed)
+        model = EmbeddingNet(config)
+        if init is not None:
+            model.load_state_dict(init.state_dict())
+        lr = 2e-4 if init is not None else 2e-3  # fine-tuning moves the weights gently
+        history = train(model, train_set, TrainConfig(num_steps=num_steps, p=16, k=4, lr=lr, seed=fold_seed, progress=False))
+        return model, history.seconds
+
+    for f, (train_set, test_set) in enumerate(identity_folds(data, num_folds=4, seed=seed)):
+        print(f"AT&T fold {f + 1} of 4", flush=True)
+        labels = test_set.labels
+        add("course model (as is)", evaluate_embeddings(embed(checkpoint.model, test_set.images), labels, seed))
+        tuned, seconds = trained(train_set, checkpoint.model, seed + f)
+        add(f"course + fine-tune ({num_steps} st.)", evaluate_embeddings(embed(tuned, test_set.images), labels, seed), seconds)
+        if from_scratch:
+            scratch, seconds = trained(train_set, None, seed + f)
+            add(f"from scratch ({num_steps} st.)", evaluate_embeddings(embed(scratch, test_set.images), labels, seed), seconds)
+        add("raw pixels", evaluate_embeddings(raw_pixel_features(test_set.images), labels, seed))
+        eigenfaces = Eigenfaces(num_components=50).fit(train_set.images)
+        add("eigenfaces", evaluate_embeddings(eigenfaces.transform(test_set.images), labels, seed))
+    print_table("AT&T faces, 4 identity-disjoint folds (30 people to fine-tune on, 10 unseen to test), mean ± std over folds",
+                rows, ATT_COLUMNS)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=["att", "synthetic", "both"], default="both")
-    parser.add_argument("--num-steps", type=int, default=None, help="training steps per method (default 600; 20 in fast mode)")
-    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--checkpoint", default=COURSE_NAME, help="a checkpoint file, or 'course' (default)")
+    parser.add_argument("--lfw-dir", help="an LFW copy in scikit-learn's layout (default: $FACENET_EDU_LFW or data/)")
+    parser.add_argument("--num-steps", type=int, default=None, help="fine-tuning steps per AT&T fold (default 300; 5 in fast mode)")
+    parser.add_argument("--from-scratch", action="store_true", help="also train the network on each fold's 30 people only")
+    parser.add_argument("--skip-lfw", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    num_steps = args.num_steps or (20 if fast_mode() else 600)
-    print(f"{num_steps} training steps per method, {torch.get_num_threads()} CPU threads", flush=True)
-    if args.dataset in ("att", "both"):
-        att = find_att_faces()
-        if att is None:
-            print("\nAT&T faces not found (set FACENET_EDU_ATT); skipping them")
-        else:
-            data = load_dataset("att", att, image_size=64)
-            folds = identity_folds(data, num_folds=args.folds, seed=args.seed)
-            fold_rows = []
-            for f, (tr, te) in enumerate(folds):
-                print(f"AT&T fold {f + 1} of {args.folds}", flush=True)
-                fold_rows.append(run_fold(tr, te, num_steps, args.seed + f))
-            print_table(f"AT&T faces, {args.folds} identity-disjoint folds (30 people train, 10 unseen test)", summarise(fold_rows))
-    if args.dataset in ("synthetic", "both"):
-        data = synthetic_dataset(num_identities=60, images_per_identity=12, image_size=64, seed=args.seed)
-        train_set, test_set = split_by_identity(data, num_test_identities=15, seed=args.seed)
-        print_table("Synthetic faces (45 people train, 15 unseen test; one split)", summarise([run_fold(train_set, test_set, num_steps, args.seed)]))
+    num_steps = args.num_steps or (5 if fast_mode() else 300)
+    checkpoint = read_course_checkpoint() if args.checkpoint == COURSE_NAME else read_checkpoint(args.checkpoint)
+    print(f"checkpoint {args.checkpoint}: {checkpoint.model.config}; {torch.get_num_threads()} CPU threads", flush=True)
+    try:
+        if not args.skip_lfw:
+            lfw_section(checkpoint, args.lfw_dir)
+    except FaceNetEduError as err:
+        print(f"\nLFW skipped: {err}")
+    att_section(checkpoint, num_steps, args.from_scratch, args.seed)
     return 0
 
 

@@ -27,7 +27,9 @@ TRAIN_OPTIONS = {
     "device": "cuda or cpu (default: cuda when available)",
     "seed": "seed of the data, the split, the model and the batches",
 }
-MODEL_OPTIONS = {"embedding_dim": "size of the embedding", "image_size": "faces are resized to this side, in pixels"}
+MODEL_OPTIONS = {"embedding_dim": "size of the embedding", "width": "channels of the network's first block",
+                 "image_size": "faces are resized to this side, in pixels",
+                 "crop_margin": "border added around the face box on each side, as a fraction of its side"}
 MIN_TRAIN_PEOPLE = 4  # after the test split: 2 to learn from (a P x K batch needs P >= 2) and 2 to choose the threshold
 
 
@@ -53,10 +55,21 @@ def _number(name: str, low: float | None = None, high: float | None = None, inte
 
 
 def _open_checkpoint(value: str):
-    """The one place a ``--checkpoint`` value becomes a checked ``Checkpoint`` (model, threshold, provenance, path)."""
-    from .checkpoint import read_checkpoint
+    """The one place a ``--checkpoint`` (or ``--init``) value becomes a checked ``Checkpoint``.
 
-    return read_checkpoint(value)
+    ``course`` means the course model shipped with the package; anything else is a file.
+    """
+    from .checkpoint import read_checkpoint
+    from .course import COURSE_NAME, read_course_checkpoint
+
+    return read_course_checkpoint() if value == COURSE_NAME else read_checkpoint(value)
+
+
+def _prepared(dataset: FaceDataset, name: str, model_config, detect: bool) -> FaceDataset:
+    """A dataset's faces prepared as ``model_config`` says; synthetic faces are crops already (no detector)."""
+    from .faces import prepare_dataset
+
+    return prepare_dataset(dataset, model_config, detect=detect and name != "synthetic")
 
 
 def _threshold(args: argparse.Namespace, checkpoint) -> float:
@@ -74,7 +87,7 @@ def _add_dataset_args(parser: argparse.ArgumentParser, default: str = "synthetic
 
 
 def _add_checkpoint_args(parser: argparse.ArgumentParser, threshold: bool = True) -> None:
-    parser.add_argument("--checkpoint", required=True, help="a model saved by `train`")
+    parser.add_argument("--checkpoint", required=True, help="a model saved by `train`, or `course` for the shipped course model")
     if threshold:
         parser.add_argument("--threshold", type=_number("--threshold", low=0.0),
                             help="distance threshold, >= 0 (default: the checkpoint's)")
@@ -109,24 +122,58 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     # Everything that can be checked is checked before the data is loaded and the steps run.
     model_config = ModelConfig(**{name: getattr(args, name) for name in MODEL_OPTIONS})
+    init = _open_checkpoint(args.init) if args.init else None
+    if init is not None:  # fine-tuning keeps the network and the preprocessing of the model it starts from
+        model_config = init.model.config
     config = TrainConfig(**{name: getattr(args, name) for name in TRAIN_OPTIONS})
     check_writable(args.out)
     seed_everything(args.seed)
-    dataset = load_dataset(args.dataset, args.data_dir, image_size=args.image_size, seed=args.seed)
+    provenance = {"dataset": args.dataset, "seed": args.seed, "init": args.init,
+                  "command": "python -m facenet_edu " + " ".join(sys.argv[1:] if args.argv is None else args.argv)}
+    if args.dataset == "lfw":
+        return _train_on_lfw(args, model_config, config, init, provenance)
+    dataset = load_dataset(args.dataset, args.data_dir, seed=args.seed)
     train_set, test_set = split_by_identity(dataset, test_fraction=args.test_fraction, seed=args.seed)
     fit_set, val_set = _validation_split(train_set, args.seed)
     make_pairs(val_set.labels, seed=args.seed)  # raises now, not after training, if the threshold cannot be chosen
+    fit_set, val_set = (_prepared(part, args.dataset, model_config, args.detect) for part in (fit_set, val_set))
     config = replace(config, p=min(config.p, fit_set.num_identities))
     model = EmbeddingNet(model_config)
+    if init is not None:
+        model.load_state_dict(init.model.state_dict())
     history = train(model, fit_set, config)
     threshold = validation_threshold(model, val_set, seed=args.seed)  # on held-out validation people, never the margin
     test_names = sorted({test_set.names[c] for c in test_set.labels.tolist()})
-    save_checkpoint(args.out, model, config, threshold=float(threshold), dataset=args.dataset, seed=args.seed,
+    save_checkpoint(args.out, model, config, threshold=float(threshold), **provenance, seconds=round(history.seconds, 1),
                     split={"test_fraction": args.test_fraction, "seed": args.seed}, test_identities=test_names)
     print(f"trained {config.num_steps} steps in {history.seconds:.0f} s; final loss {history.loss[-1]:.3f}")
     print(f"verification threshold {threshold:.3f} (chosen on {val_set.num_identities} validation people)")
     print(f"saved {args.out}; {len(test_names)} people held out for `evaluate`")
     return 0
+
+
+def _train_on_lfw(args: argparse.Namespace, model_config, config, init, provenance: dict) -> int:
+    """``train --dataset lfw``: LFW's people minus the DevTest people (tested on by ``evaluate --dataset lfw``)."""
+    from .checkpoint import save_checkpoint
+    from .course import train_on_lfw
+
+    result = train_on_lfw(args.data_dir, model_config, config, num_val_people=args.val_people,
+                          init=init.model if init is not None else None)
+    save_checkpoint(args.out, result.model, config, threshold=result.threshold, **{**provenance, **result.provenance})
+    print(f"trained {config.num_steps} steps on {result.provenance['train_people']} LFW people in "
+          f"{result.history.seconds:.0f} s; final loss {result.history.loss[-1]:.3f}")
+    print(f"verification threshold {result.threshold:.3f}, {result.threshold_far_1e2:.3f} for a false-accept rate "
+          f"of 1e-2 (chosen on {result.provenance['validation_people']} validation people)")
+    print(f"saved {args.out}; LFW's DevTest people were left out: `evaluate --dataset lfw` tests on them")
+    return 0
+
+
+def _evaluate_on_lfw(args: argparse.Namespace, checkpoint) -> dict:
+    from .course import evaluate_on_lfw_pairs
+
+    print("evaluating on LFW's 1,000 DevTest pairs (963 people, never trained on by `train --dataset lfw`)")
+    results = evaluate_on_lfw_pairs(checkpoint.model, args.data_dir, "devtest", baselines=args.baselines)
+    return {method: {k: v for k, v in metrics.items() if k != "verification_accuracy_std"} for method, metrics in results.items()}
 
 
 def _held_out_split(dataset: FaceDataset, provenance: dict) -> tuple[FaceDataset, FaceDataset, str]:
@@ -145,24 +192,24 @@ def _held_out_split(dataset: FaceDataset, provenance: dict) -> tuple[FaceDataset
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_model, format_metrics_table
-    from .faces import prepare_faces
+    from .evaluate import HEADLINE_METRICS, evaluate_model, format_metrics_table
     from .files import check_writable
 
     checkpoint = _open_checkpoint(args.checkpoint)
     if args.json:
         check_writable(args.json)
     model, provenance = checkpoint.model, checkpoint.provenance
-    same_data = provenance.get("dataset") == args.dataset
-    seed = provenance.get("seed", 0) if same_data else 0
-    dataset = load_dataset(args.dataset, args.data_dir, seed=check_number("the checkpoint's seed", seed, 0, integer=True))
-    train_set, test_set, what = _held_out_split(dataset, provenance if same_data else {})
-    print(what)
-    size = model.config.image_size
-    test_set.images = prepare_faces(list(test_set.images[:, 0]), size, detect=args.detect, on_no_face="whole")
-    train_set = train_set.resize(size)
-    results = evaluate_model(model, test_set, baselines=args.baselines, train_dataset=train_set)
-    print(format_metrics_table(results))
+    if args.dataset == "lfw":
+        results = _evaluate_on_lfw(args, checkpoint)
+    else:
+        same_data = provenance.get("dataset") == args.dataset
+        seed = provenance.get("seed", 0) if same_data else 0
+        dataset = load_dataset(args.dataset, args.data_dir, seed=check_number("the checkpoint's seed", seed, 0, integer=True))
+        train_set, test_set, what = _held_out_split(dataset, provenance if same_data else {})
+        print(what)
+        train_set, test_set = (_prepared(part, args.dataset, model.config, args.detect) for part in (train_set, test_set))
+        results = evaluate_model(model, test_set, baselines=args.baselines, train_dataset=train_set)
+    print(format_metrics_table(results, tuple(k for k in HEADLINE_METRICS if k in results["model"])))
     if args.json:
         from .files import write_atomically
 
@@ -240,7 +287,14 @@ def _add_train_parser(sub) -> None:
                     kwargs["type"] = type(field.default)
                 p.add_argument("--" + field.name.replace("_", "-"), **kwargs)
     p.add_argument("--test-fraction", type=_number("--test-fraction", 0.01, 0.9), default=0.25,
-                   help="share of people held out for evaluate (default: %(default)s)")
+                   help="share of people held out for evaluate (default: %(default)s; with lfw the DevTest people are)")
+    p.add_argument("--val-people", type=_number("--val-people", 2, integer=True), default=150,
+                   help="lfw only: people held out to choose the threshold (default: %(default)s)")
+    p.add_argument("--init", help="start from this checkpoint's weights and preprocessing (fine-tuning); `course` for "
+                                  "the shipped course model")
+    p.add_argument("--detect", action=argparse.BooleanOptionalAction, default=True,
+                   help="att, folder, olivetti: crop each face with the face detector, as new photos are "
+                        "(default: detect; synthetic faces are crops already, lfw photos are aligned)")
     p.add_argument("--out", default="model.pt", help="checkpoint file to write (default: %(default)s)")
     p.set_defaults(func=cmd_train)
 
@@ -295,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 done, 2 bad input, 130 interrupted)."""
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv
     except SystemExit as stop:  # --help (0) or a usage error, already printed as one line (2)
         return stop.code if isinstance(stop.code, int) else 2
     try:

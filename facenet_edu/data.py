@@ -193,20 +193,6 @@ def fetch_olivetti(data_dir: str | Path | None = None) -> FaceDataset:
     return FaceDataset(images, labels, [f"s{i + 1}" for i in range(40)], "Olivetti faces (AT&T)")
 
 
-def fetch_lfw(data_dir: str | Path | None = None, min_faces_per_person: int = 20) -> FaceDataset:
-    """Labeled Faces in the Wild, people with at least ``min_faces_per_person`` images, via scikit-learn."""
-    from sklearn.datasets import fetch_lfw_people
-
-    data_home = Path(data_dir) if data_dir else default_data_dir()
-    try:
-        bunch = fetch_lfw_people(data_home=str(data_home), min_faces_per_person=min_faces_per_person, resize=0.5)
-    except Exception as err:
-        raise _download_error("LFW", err, data_home, "download lfw-funneled.tgz into lfw_home/") from err
-    images = torch.from_numpy(bunch.images.astype(np.float32)).unsqueeze(1).clamp(0, 1)
-    labels = torch.from_numpy(bunch.target.astype(np.int64))
-    return FaceDataset(images, labels, list(bunch.target_names), f"LFW (>= {min_faces_per_person} images per person)")
-
-
 def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int | None = None, seed: int = 0) -> FaceDataset:
     """Load a dataset by name: ``synthetic``, ``att`` or ``folder`` (read ``data_dir``), ``olivetti``, ``lfw``.
 
@@ -227,7 +213,9 @@ def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int 
     elif name == "olivetti":
         dataset = fetch_olivetti(data_dir)
     elif name == "lfw":
-        dataset = fetch_lfw(data_dir)
+        from .lfw import load_lfw_people  # lfw builds on this module
+
+        dataset = load_lfw_people(data_dir, image_size or 64)
     else:
         raise FaceNetEduError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
     return dataset.resize(image_size) if image_size else dataset

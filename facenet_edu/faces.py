@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .data import resize_images
+from .data import FaceDataset, resize_images
 from .errors import FaceNetEduError
 from .images import ImageLike, read_image
 from .model import ModelConfig, embed
@@ -204,3 +204,20 @@ def embed_faces(
     config = model.config
     crop_margin = getattr(config, "crop_margin", DEFAULT_CROP_MARGIN) if crop_margin is None else crop_margin
     return embed(model, prepare_faces(images, config.image_size, detect, on_no_face, crop_margin), device=device)
+
+
+def prepare_dataset(dataset: FaceDataset, model_config: ModelConfig, detect: bool = True) -> FaceDataset:
+    """Every image of a dataset prepared as the model was trained: face box, crop border, size.
+
+    Args:
+        dataset: faces of any size (AT&T's 92x112 frames, a folder of photographs, ...).
+        model_config: the checkpoint's ``image_size`` and ``crop_margin``.
+        detect: find the face first (an image where none is found is used whole);
+            False for images that are already face crops (synthetic faces).
+
+    Returns:
+        A ``FaceDataset`` with the same labels and images (N, 1, S, S), S = ``model_config.image_size``.
+    """
+    images = prepare_faces(list(dataset.images[:, 0]), model_config.image_size, detect=detect, on_no_face="whole",
+                           crop_margin=model_config.crop_margin)
+    return FaceDataset(images, dataset.labels, dataset.names, dataset.source, dataset.skipped)

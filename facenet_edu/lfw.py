@@ -26,7 +26,6 @@ load reads the JPEGs (about a minute on a 2-core CPU).
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import torch
 from .data import FaceDataset, default_data_dir, resize_images
 from .errors import FaceNetEduError
 from .faces import square_crop_box
+from .files import write_atomically
 from .images import read_image
 
 LFW_ENV_VAR = "FACENET_EDU_LFW"
@@ -190,10 +190,8 @@ def _cached(key: str, build) -> dict:
     arrays = build()
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=cache, suffix=".tmp", delete=False) as tmp:
-            np.savez(tmp, **arrays)
-        os.replace(tmp.name, path)
-    except OSError:
+        write_atomically(path, lambda handle: np.savez(handle, **arrays))
+    except (OSError, FaceNetEduError):
         pass  # a read-only cache folder only costs the next load its time
     return arrays
 

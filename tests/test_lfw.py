@@ -1,7 +1,6 @@
 """The LFW reader: offline copies, pair lists, identity exclusion, the shared preprocessing, and its messages."""
 
 import urllib.error
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,18 +8,8 @@ import torch
 from PIL import Image
 
 from facenet_edu import faces, lfw
-from facenet_edu.images import read_image
 from facenet_edu.errors import FaceNetEduError
-
-SHARED_LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw_home"
-
-
-@pytest.fixture(scope="session")
-def lfw_dir():
-    """The real LFW copy (scikit-learn's layout), or a skip saying why the real-data test cannot run."""
-    if not (SHARED_LFW / "lfw_funneled").is_dir():
-        pytest.skip(f"LFW not found at {SHARED_LFW} (CI and the development machines have it)")
-    return SHARED_LFW
+from facenet_edu.images import read_image
 
 
 @pytest.fixture
@@ -31,24 +20,8 @@ def cache_in(tmp_path, monkeypatch):
     return tmp_path / "cache_home"
 
 
-def _photo(seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (250, 250, 3), dtype=np.uint8)
-
-
-def _fake_lfw(root: Path, people: dict[str, int], same: list, different: list) -> Path:
-    """A miniature LFW in scikit-learn's layout: lfw_home/lfw_funneled/<Name>/<Name>_NNNN.jpg and pairsDevTest.txt."""
-    home = root / "lfw_home"
-    for p, (name, count) in enumerate(people.items()):
-        (home / "lfw_funneled" / name).mkdir(parents=True)
-        for n in range(1, count + 1):
-            Image.fromarray(_photo(100 * p + n)).save(home / "lfw_funneled" / name / f"{name}_{n:04d}.jpg", quality=95)
-    lines = [str(len(same))] + [f"{a}\t{i}\t{j}" for a, i, j in same] + [f"{a}\t{i}\t{b}\t{j}" for a, i, b, j in different]
-    (home / "pairsDevTest.txt").write_text("\n".join(lines) + "\n")
-    return home
-
-
-def test_an_offline_copy_is_read_without_writing_into_it_and_test_people_are_left_out(tmp_path, cache_in):
-    home = _fake_lfw(tmp_path / "copy", {"Ann_A": 3, "Bob_B": 2, "Cy_C": 1, "Di_D": 2, "Ed_E": 4},
+def test_an_offline_copy_is_read_without_writing_into_it_and_test_people_are_left_out(tmp_path, cache_in, make_fake_lfw):
+    home = make_fake_lfw(tmp_path / "copy", {"Ann_A": 3, "Bob_B": 2, "Cy_C": 1, "Di_D": 2, "Ed_E": 4},
                      same=[("Bob_B", 1, 2)], different=[("Bob_B", 1, "Cy_C", 1)])
     before = sorted(str(p) for p in home.rglob("*"))
     for given in (home, home.parent):  # lfw_home itself, or the folder that holds it
@@ -62,8 +35,8 @@ def test_an_offline_copy_is_read_without_writing_into_it_and_test_people_are_lef
     assert {kept.names[c] for c in kept.labels.tolist()} == {"Ann_A", "Bob_B", "Di_D", "Ed_E"}
 
 
-def test_the_env_var_points_at_a_copy(tmp_path, cache_in, monkeypatch):
-    home = _fake_lfw(tmp_path / "copy", {"Ann_A": 2, "Bob_B": 2}, same=[("Ann_A", 1, 2)], different=[("Ann_A", 1, "Bob_B", 2)])
+def test_the_env_var_points_at_a_copy(tmp_path, cache_in, monkeypatch, make_fake_lfw):
+    home = make_fake_lfw(tmp_path / "copy", {"Ann_A": 2, "Bob_B": 2}, same=[("Ann_A", 1, 2)], different=[("Ann_A", 1, "Bob_B", 2)])
     monkeypatch.setenv(lfw.LFW_ENV_VAR, str(home))
     assert lfw.find_lfw_home() == home
     pairs = lfw.load_lfw_pairs(which="devtest", image_size=32)
@@ -72,8 +45,8 @@ def test_the_env_var_points_at_a_copy(tmp_path, cache_in, monkeypatch):
     assert pairs.people == {"Ann_A", "Bob_B"}
 
 
-def test_pair_images_are_the_photos_each_line_names(tmp_path, cache_in):
-    home = _fake_lfw(tmp_path / "copy", {"Ann_A": 2, "Bob_B": 3}, same=[("Bob_B", 3, 1)], different=[("Ann_A", 2, "Bob_B", 3)])
+def test_pair_images_are_the_photos_each_line_names(tmp_path, cache_in, make_fake_lfw):
+    home = make_fake_lfw(tmp_path / "copy", {"Ann_A": 2, "Bob_B": 3}, same=[("Bob_B", 3, 1)], different=[("Ann_A", 2, "Bob_B", 3)])
     pairs = lfw.load_lfw_pairs(home, image_size=32)
     first_a = lfw.prepare_lfw_photo(home / "lfw_funneled" / "Bob_B" / "Bob_B_0003.jpg", 32, 0.05)[0]
     assert torch.equal(pairs.images[pairs.index_a[0]], first_a)
@@ -102,7 +75,7 @@ def test_missing_or_wrong_folders_say_what_to_do(tmp_path, cache_in, monkeypatch
 def test_an_lfw_photo_and_a_new_photo_take_the_same_tensor_path(tmp_path, monkeypatch):
     """A training face is prepared exactly as a new photo whose detector box is LFW's face box."""
     path = tmp_path / "photo.jpg"
-    Image.fromarray(_photo(7)).save(path)
+    Image.fromarray(np.random.default_rng(7).integers(0, 256, (250, 250, 3), dtype=np.uint8)).save(path)
     monkeypatch.setattr(faces, "detect_faces", lambda grey, **kw: [lfw.LFW_FACE_BOX])
     for crop_margin in (0.0, 0.05, 0.2):
         new_photo = faces.prepare_face(path, 48, crop_margin=crop_margin)

@@ -1,0 +1,176 @@
+"""The course model: a triplet network trained on LFW's people, shipped with the package.
+
+FaceNet's lesson is that a triplet network learns *identity* when it sees many
+people. The course model sees LFW's people with at least two photos, minus the
+people of LFW's DevTest pairs, which it is then tested on (identity-disjoint, as in
+FaceNet's verification). ``course_model/MODEL_CARD.md`` says how it was trained and
+what it reaches; ``course_model/card.json`` holds the same figures for the test that
+recomputes them from the shipped weights.
+
+    model = load_course_model()                       # EmbeddingNet, eval mode
+    checkpoint = read_course_checkpoint()             # + threshold and provenance
+"""
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import Checkpoint, read_checkpoint
+from .data import split_by_identity
+from .errors import FaceNetEduError
+from .faces import prepare_dataset
+from .evaluate import evaluate_embeddings, roc_auc, tar_at_far, validation_threshold, verification_accuracy_lfw
+from .lfw import LFWPairs, load_lfw_pairs, load_lfw_people
+from .model import EmbeddingNet, ModelConfig, embed
+from .train import History, TrainConfig, train
+
+COURSE_DIR = Path(__file__).resolve().parent / "course_model"
+COURSE_CHECKPOINT = COURSE_DIR / "course.pt"
+COURSE_CARD = COURSE_DIR / "card.json"
+COURSE_NAME = "course"   # the value of --checkpoint / --init that means the shipped model
+
+
+def read_course_checkpoint(device: str | torch.device = "cpu") -> Checkpoint:
+    """The shipped course model with its threshold and provenance (loaded with ``weights_only=True``)."""
+    if not COURSE_CHECKPOINT.is_file():
+        raise FaceNetEduError(
+            f"The course model is missing from the installed package ({COURSE_CHECKPOINT}). "
+            "Reinstall facenet-edu, or train one: python -m facenet_edu train --dataset lfw --out course.pt"
+        )
+    return read_checkpoint(COURSE_CHECKPOINT, device)
+
+
+def load_course_model(device: str | torch.device = "cpu") -> EmbeddingNet:
+    """The shipped course model, in eval mode: 128-D embeddings of 64x64 greyscale faces."""
+    return read_course_checkpoint(device).model
+
+
+@dataclass
+class LFWTraining:
+    """What ``train_on_lfw`` returns.
+
+    Attributes:
+        model: the trained network, eval mode.
+        history: the training history (loss, active triplets, seconds).
+        threshold: verification threshold with the best accuracy on the validation people's pairs.
+        threshold_far_1e2: the threshold whose false-accept rate on those pairs is 1e-2 (for "unknown").
+        provenance: plain values describing the data and the run, for the checkpoint and the model card.
+    """
+
+    model: EmbeddingNet
+    history: History
+    threshold: float
+    threshold_far_1e2: float
+    provenance: dict
+
+
+def train_on_lfw(data_dir: str | Path | None, model_config: ModelConfig, train_config: TrainConfig,
+                 num_val_people: int = 150, init: EmbeddingNet | None = None) -> LFWTraining:
+    """Train a triplet network on LFW's people, never on the DevTest people it is tested on.
+
+    The people with at least two photos, minus the DevTest people, are split into
+    training people and ``num_val_people`` validation people (for the thresholds).
+
+    Args:
+        data_dir: an LFW copy in scikit-learn's layout, or None (see ``facenet_edu.lfw.find_lfw_home``).
+        model_config: network and preprocessing (``image_size``, ``crop_margin``).
+        train_config: loss, margin, steps, P x K, ...
+        init: start from these weights (fine-tuning); its config must equal ``model_config``.
+    """
+    people = load_lfw_people(data_dir, model_config.image_size, model_config.crop_margin, exclude=("devtest",), min_images=2)
+    fit_set, val_set = split_by_identity(people, num_test_identities=num_val_people, seed=train_config.seed)
+    model = EmbeddingNet(model_config)
+    if init is not None:
+        model.load_state_dict(init.state_dict())
+    history = train(model, fit_set, train_config)
+    threshold = validation_threshold(model, val_set, seed=train_config.seed)
+    threshold_far = validation_threshold(model, val_set, seed=train_config.seed, target_far=1e-2)
+    provenance = {
+        "dataset": "lfw",
+        "train_people": fit_set.num_identities,
+        "train_images": len(fit_set),
+        "validation_people": val_set.num_identities,
+        "excluded": "every person of LFW's pairsDevTest.txt (963 people)",
+        "seconds": round(history.seconds, 1),
+        "device": str(train_config.device or ("cuda" if torch.cuda.is_available() else "cpu")),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
+        "threshold_far_1e-2": threshold_far,
+    }
+    return LFWTraining(model, history, threshold, threshold_far, provenance)
+
+
+def pair_metrics(distances: np.ndarray, is_same: np.ndarray) -> dict[str, float]:
+    """The verification figures of one method on LFW's pairs (accuracy by the 10-fold protocol)."""
+    lfw = verification_accuracy_lfw(distances, is_same)
+    return {
+        "verification_accuracy": lfw["mean"],
+        "verification_accuracy_std": lfw["std"],
+        "roc_auc": roc_auc(distances, is_same),
+        "tar_at_far_1e-2": tar_at_far(distances, is_same, 1e-2),
+        "tar_at_far_1e-3": tar_at_far(distances, is_same, 1e-3),
+    }
+
+
+def pair_distances_of(features: torch.Tensor, pairs: LFWPairs) -> np.ndarray:
+    """(P,) distance of each pair, given (U, D) unit-length features of ``pairs.images``."""
+    return (features[pairs.index_a] - features[pairs.index_b]).norm(dim=1).numpy()
+
+
+def evaluate_on_lfw_pairs(model: EmbeddingNet, data_dir: str | Path | None = None, which: str = "devtest",
+                          baselines: bool = False, num_eigenface_images: int = 4000, seed: int = 0) -> dict:
+    """Verification on one of LFW's official pair lists, optionally next to raw pixels and eigenfaces.
+
+    The pairs' photos get the model's own preprocessing. Eigenfaces are fitted on
+    (up to ``num_eigenface_images`` photos of) the people the course model trains on.
+
+    Returns:
+        {"model": metrics, and with ``baselines`` "raw_pixels" and "eigenfaces"}; see ``pair_metrics``.
+    """
+    from .baselines import Eigenfaces, raw_pixel_features
+
+    config = model.config
+    pairs = load_lfw_pairs(data_dir, which, config.image_size, config.crop_margin)
+    is_same = pairs.is_same.numpy()
+    results = {"model": pair_metrics(pair_distances_of(embed(model, pairs.images), pairs), is_same)}
+    if baselines:
+        results["raw_pixels"] = pair_metrics(pair_distances_of(raw_pixel_features(pairs.images), pairs), is_same)
+        people = load_lfw_people(data_dir, config.image_size, config.crop_margin, exclude=("devtest",), min_images=2)
+        chosen = torch.randperm(len(people), generator=torch.Generator().manual_seed(seed))[:num_eigenface_images]
+        eigenfaces = Eigenfaces(num_components=100).fit(people.images[chosen])
+        results["eigenfaces"] = pair_metrics(pair_distances_of(eigenfaces.transform(pairs.images), pairs), is_same)
+    return results
+
+
+def att_figures(model: EmbeddingNet, att_dir: str | Path, lfw_dir: str | Path | None = None,
+                num_eigenface_images: int = 4000, seed: int = 0) -> dict:
+    """The model on all 40 AT&T people (none seen in training), next to raw pixels and eigenfaces.
+
+    Faces go through the detector and the model's crop, the baselines' too. Eigenfaces
+    are fitted on LFW photos of the course model's training people, so no method has
+    seen an AT&T face.
+
+    Returns:
+        {"model", "raw_pixels", "eigenfaces"}: each the metrics of ``evaluate_embeddings``.
+    """
+    from .baselines import Eigenfaces, raw_pixel_features
+    from .data import load_dataset
+
+    config = model.config
+    faces = prepare_dataset(load_dataset("att", att_dir), config, detect=True)
+    people = load_lfw_people(lfw_dir, config.image_size, config.crop_margin, exclude=("devtest",), min_images=2)
+    chosen = torch.randperm(len(people), generator=torch.Generator().manual_seed(seed))[:num_eigenface_images]
+    eigenfaces = Eigenfaces(num_components=100).fit(people.images[chosen])
+    return {
+        "model": evaluate_embeddings(embed(model, faces.images), faces.labels, seed),
+        "raw_pixels": evaluate_embeddings(raw_pixel_features(faces.images), faces.labels, seed),
+        "eigenfaces": evaluate_embeddings(eigenfaces.transform(faces.images), faces.labels, seed),
+    }
+
+
+def flip_averaged(model: EmbeddingNet, images: torch.Tensor) -> torch.Tensor:
+    """Embeddings averaged with those of the mirror images, re-normalised (a common test-time trick)."""
+    return F.normalize(embed(model, images) + embed(model, images.flip(-1)), dim=1)
