@@ -20,14 +20,12 @@ from typing import NamedTuple
 import numpy as np
 import torch.nn as nn
 
-from .distances import cross_distances  # noqa: F401  (gallery.py and older notebooks import it from here)
 from .errors import FaceNetEduError
 from .faces import NoFacePolicy, embed_faces
 from .images import ImageLike
 from .inputs import as_pairs, as_unit_embeddings, to_numpy
 
 UNKNOWN = "unknown"
-_as_embeddings = as_unit_embeddings  # gallery.py (issue 12's owner) still imports this name; drop it when it imports inputs
 
 
 # ---------------------------------------------------------------- verification

@@ -8,6 +8,7 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from facenet_edu.distances import cross_distances
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.matching import (
     UNKNOWN,
@@ -15,7 +16,6 @@ from facenet_edu.matching import (
     choose_threshold,
     cluster_embeddings,
     clustering_scores,
-    cross_distances,
     verify,
     verify_embeddings,
 )
