@@ -261,6 +261,9 @@ def test_reset_stops_and_returns_to_the_start():
     assert w.state.step == 0 and torch.equal(w.state.embeddings, start)
     assert w.play.value == 0 and not w.play.playing and w.state.margin == 0.35
     assert shown(w.summary.value, "fe-steps") == "0"
+    w.play.value = 5                                                    # play's stop button: back to 0, no frame
+    w.play.value = 0
+    assert w.frames == 2 and w.state.step == 2
 
 
 @widget_test

@@ -136,8 +136,8 @@ class TripletPlayground(widgets.VBox):
         self.image = widgets.Image(format="png")
         super().__init__(children=[widgets.HBox([self.play, self.reset_button, self.strategy_dropdown]),
                                    self.margin_slider, self.summary, self.image])
-        self._resetting = False
-        self.play.observe(lambda change: self._resetting or self.advance(), names="value")
+        # A frame per step up of play's counter; its stop button and reset set it back to 0, which trains nothing.
+        self.play.observe(lambda change: change.new > change.old and self.advance(), names="value")
         self.reset_button.on_click(lambda _: self.reset())
         self.margin_slider.observe(lambda change: self._set(margin=change.new), names="value")
         self.strategy_dropdown.observe(lambda change: self._set(strategy=change.new), names="value")
@@ -151,12 +151,8 @@ class TripletPlayground(widgets.VBox):
 
     def reset(self) -> None:
         """Stop playing and go back to step 0, keeping the margin and the mining strategy."""
-        self._resetting = True
-        try:
-            self.play.playing = False
-            self.play.value = 0
-        finally:
-            self._resetting = False
+        self.play.playing = False
+        self.play.value = 0
         self.state = reset_playground(self.state)
         self.redraw()
 
@@ -206,7 +202,7 @@ def triplet_playground(config: PlaygroundConfig | None = None, margin: float = 0
         max_margin: the slider's maximum (8 people on a sphere cannot all be more than about 1.2 apart).
 
     Returns:
-        the widget; ``w.margin_slider``, ``w.strategy_dropdown``, ``w.play`` (each change of its
+        the widget; ``w.margin_slider``, ``w.strategy_dropdown``, ``w.play`` (each step up of its
         value is one frame), ``w.reset_button``; ``w.state`` (the current ``PlaygroundState``,
         with ``w.state.readouts``), ``w.frames``, ``w.figure``, ``w.image`` (its PNG).
     """
