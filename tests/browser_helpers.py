@@ -345,3 +345,21 @@ def error_rates_slowly(distances: list[float], is_same: list[bool], threshold: f
             false_accepts += accepted
         near_boundary += abs(dist - threshold) < BOUNDARY_EPS
     return false_accepts / max(num_different, 1), false_rejects / max(num_same, 1), near_boundary
+
+
+def gap_slowly(embeddings: list[list[float]], labels: list[int]) -> float:
+    """The playground's gap with explicit loops: closest different-person pair minus farthest same-person pair.
+
+    Args:
+        embeddings: (B, D) nested lists.
+        labels: (B,) identity of each row.
+    """
+    closest_different, farthest_same = math.inf, -math.inf
+    for i in range(len(labels)):
+        for j in range(i + 1, len(labels)):
+            distance = euclidean(embeddings[i], embeddings[j])
+            if labels[i] == labels[j]:
+                farthest_same = max(farthest_same, distance)
+            else:
+                closest_different = min(closest_different, distance)
+    return closest_different - farthest_same

@@ -15,6 +15,11 @@ shows those numbers and the readout shows that slider value. A widget whose exte
 missing never draws the ``fe-*`` elements; a widget whose observer is broken keeps showing
 the old numbers, which no longer match the recount: both fail.
 
+``notebooks/02_triplet_loss.ipynb`` is opened the same way (in its own JupyterLab) for the
+triplet playground: the test drags its margin slider low, presses play, pauses, then drags it
+high and plays again, and checks that the gap the page shows grew, and that each shown gap is
+the one recounted with loops over pairs from the embeddings the kernel holds.
+
 Screenshots of the widgets land in ``test-output/browser/`` for a reviewer to look at.
 Run alone with ``pytest -m browser tests/test_browser.py``.
 """
@@ -37,6 +42,7 @@ from browser_helpers import (
     count_triplets_slowly,
     error_rates_slowly,
     find_chromium,
+    gap_slowly,
     parse_shown_number,
     pid_alive,
     start_lab,
@@ -44,11 +50,13 @@ from browser_helpers import (
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "03_choosing_triplets.ipynb"
+PLAYGROUND_NOTEBOOK = REPO / "notebooks" / "02_triplet_loss.ipynb"
 SCREENSHOTS = REPO / "test-output" / "browser"
 
 # What the notebook must define (names in its namespace) for the kernel-side recount.
 MARGIN_WIDGET, EMBEDDINGS, LABELS = "explorer", "embeddings", "labels"
 THRESHOLD_WIDGET, DISTANCES, IS_SAME = "threshold_widget", "distances", "is_same"
+PLAYGROUND_WIDGET = "playground"
 
 RUN_ALL_TIMEOUT_S = 180  # fast mode: about 20 s idle; a CI run beside another job once took over 120 s
 RUN_ALL_LABEL = "Run All Cells"
@@ -57,15 +65,15 @@ UPDATE_TIMEOUT_S = 30  # slider moved -> kernel recomputes -> page redraws
 pytestmark = pytest.mark.browser
 
 
-def _skip_reason() -> str | None:
+def _skip_reason(notebook: Path) -> str | None:
     if importlib.util.find_spec("playwright") is None:
         return "playwright (Python package) is not installed; pip install -e '.[test]'"
     if find_chromium() is None:
         return "Chromium not found at /usr/bin/chromium; scripts/setup.sh installs it with apt-get"
     if importlib.util.find_spec("jupyterlab") is None:
         return "jupyterlab is not installed; pip install -e '.[test]'"
-    if not NOTEBOOK.exists():
-        return f"{NOTEBOOK.relative_to(REPO)} is not in the repository yet"
+    if not notebook.exists():
+        return f"{notebook.relative_to(REPO)} is not in the repository yet"
     return None
 
 
@@ -79,27 +87,48 @@ def _screenshot(locator_or_page, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """JupyterLab serving a copy of the notebooks folder, and a Chromium page on the notebook.
-
-    The notebook has been run with Run > Run All Cells and the kernel is idle. Teardown
-    closes the browser, stops the server and its kernel, and checks that no process is left.
-    """
-    reason = _skip_reason()
+def driver():
+    """One Playwright driver for the module: its sync API cannot be started twice in one thread."""
+    reason = _skip_reason(NOTEBOOK) or _skip_reason(PLAYGROUND_NOTEBOOK)
     if reason:
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
+    playwright = sync_playwright().start()
+    yield playwright
+    playwright.stop()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, driver):
+    """JupyterLab on notebook 03 (the margin and threshold explorers), run all; see ``_lab_on``."""
+    yield from _lab_on(NOTEBOOK, tmp_path_factory, driver)
+
+
+@pytest.fixture(scope="module")
+def playground_lab(tmp_path_factory, driver):
+    """JupyterLab on notebook 02 (the triplet playground), run all; see ``_lab_on``."""
+    yield from _lab_on(PLAYGROUND_NOTEBOOK, tmp_path_factory, driver)
+
+
+def _lab_on(notebook: Path, tmp_path_factory, playwright):
+    """JupyterLab serving a copy of the notebooks folder, and a Chromium page on ``notebook``.
+
+    The notebook has been run with Run > Run All Cells and the kernel is idle. Teardown
+    closes the browser, stops the server and its kernel, and checks that no process is left.
+    """
+    reason = _skip_reason(notebook)
+    if reason:
+        pytest.skip(reason)
+
     tmp = tmp_path_factory.mktemp("browser")
     root = tmp / "root"
     # A copy, so the test can never write outputs back into the repository's notebook.
-    shutil.copytree(NOTEBOOK.parent, root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(notebook.parent, root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     before = {child.pid for child in psutil.Process().children(recursive=True)}
     server = start_lab(root, tmp / "state")
     try:
-        with contextlib.ExitStack() as cleanup:  # closes probe, browser, driver even if one fails
-            playwright = sync_playwright().start()
-            cleanup.callback(playwright.stop)
+        with contextlib.ExitStack() as cleanup:  # closes probe and browser even if one fails
             context = playwright.chromium.launch_persistent_context(
                 str(tmp / "chromium-profile"),
                 executable_path=find_chromium(),
@@ -111,8 +140,8 @@ def lab(tmp_path_factory):
             context.set_default_timeout(60_000)
             page = context.pages[0] if context.pages else context.new_page()
             try:
-                _open_and_run_all(page, server)
-                probe = KernelProbe(server, NOTEBOOK.name)
+                _open_and_run_all(page, server, notebook)
+                probe = KernelProbe(server, notebook.name)
             except BaseException:
                 _screenshot(page, "failure-setup.png")
                 raise
@@ -128,11 +157,11 @@ def lab(tmp_path_factory):
         assert not leftovers, f"browser or driver processes still alive after close: {leftovers}"
 
 
-def _open_and_run_all(page, server) -> None:
+def _open_and_run_all(page, server, notebook: Path) -> None:
     """Open the notebook, wait for its kernel, then Run > Run All Cells and wait until done."""
-    page.goto(server.lab_url(f"notebooks/{NOTEBOOK.name}"), wait_until="domcontentloaded")
+    page.goto(server.lab_url(f"notebooks/{notebook.name}"), wait_until="domcontentloaded")
     page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(state="visible", timeout=90_000)
-    server.wait_for_kernel(NOTEBOOK.name)
+    server.wait_for_kernel(notebook.name)
     page.locator('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(
         state="attached", timeout=90_000
     )
@@ -371,4 +400,81 @@ def test_threshold_readout_updates_error_rates(lab):
         _screenshot(page, "notebook.png")
     except BaseException:
         _screenshot(page, "failure-threshold.png")
+        raise
+
+
+# ---------------------------------------------------------------- the triplet playground (notebook 02)
+
+PLAY_STEPS = 60  # training steps per round of play: enough for the gap to settle at the default settings
+
+
+def _play_button(output, icon: str):
+    """The ``Play`` widget's play/pause button while it shows ``icon`` ("play" or "pause": one button, two icons)."""
+    return output.locator(f".widget-play button:has(.fa-{icon})").first
+
+
+def test_playground_gap_follows_the_margin(playground_lab):
+    """Margin low, play, pause; margin high, play, pause: the shown gap grows, and matches a recount."""
+    page, probe = playground_lab
+    try:
+        output = _widget_output(page, "fe-gap", "triplet playground")
+        slider = _slider(output, "margin")
+        w = PLAYGROUND_WIDGET
+        state_expr = (
+            f"{{'margin': float({w}.state.margin), 'min': float({w}.margin_slider.min),"
+            f" 'max': float({w}.margin_slider.max), 'step': int({w}.state.step),"
+            f" 'playing': bool({w}.play.playing), 'gap': float({w}.state.readouts.gap),"
+            f" 'embeddings': {w}.state.embeddings.tolist(), 'labels': {w}.state.labels.tolist()}}"
+        )
+
+        def consistent():
+            state = probe.evaluate(state_expr)
+            readout, readout_tol = parse_shown_number(slider.locator(".widget-readout").inner_text())
+            gap, gap_tol = _shown(output, "fe-gap")
+            steps = int(_shown(output, "fe-steps")[0])
+            recount = gap_slowly(state["embeddings"], state["labels"])
+            ok = (abs(readout - state["margin"]) <= readout_tol + 1e-9 and steps == state["step"]
+                  and abs(gap - recount) <= gap_tol + 1e-6 and abs(state["gap"] - recount) <= 1e-6)
+            return ok, {"margin": state["margin"], "step": state["step"], "playing": state["playing"],
+                        "shown_gap": gap, "recount": recount, "shown_steps": steps}
+
+        def set_margin(fraction: float):
+            before = probe.evaluate(state_expr)
+            _drag_handle(page, slider, fraction)
+            target = before["min"] + fraction * (before["max"] - before["min"])
+
+            def moved():
+                ok, detail = consistent()
+                return ok and abs(detail["margin"] - target) < 0.1, detail
+            return _wait_until(moved, UPDATE_TIMEOUT_S, f"the margin slider did not move to about {target:.2f}")
+
+        def play_and_pause(from_step: int, what: str):
+            _play_button(output, "play").click()
+            _wait_until(lambda: (probe.evaluate(f"int({w}.state.step)") >= from_step + PLAY_STEPS, "steps"),
+                        RUN_ALL_TIMEOUT_S, f"play did not train {PLAY_STEPS} steps ({what})")
+            _play_button(output, "pause").click()
+            seen = []
+
+            def settled():                                   # paused, no tick left in the queue, page redrawn
+                ok, detail = consistent()
+                seen.append(detail["step"])
+                return ok and not detail["playing"] and len(seen) >= 2 and seen[-1] == seen[-2], detail
+            return _wait_until(settled, UPDATE_TIMEOUT_S, f"the playground did not settle after pause ({what})")
+
+        start = _wait_until(consistent, UPDATE_TIMEOUT_S, "the playground never matched the recount")
+        low = set_margin(0.05)
+        low = play_and_pause(low["step"], "small margin")
+        _screenshot(output, "playground_small_margin.png")
+        high = set_margin(0.85)
+        assert high["step"] == low["step"], "moving the margin slider must not train"
+        high = play_and_pause(high["step"], "large margin")
+        _screenshot(output, "playground_large_margin.png")
+        assert low["step"] > start["step"] and high["step"] > low["step"]
+        assert high["margin"] > low["margin"] + 0.5
+        assert high["shown_gap"] > low["shown_gap"] + 0.2, (
+            f"the gap did not follow the margin: {low['shown_gap']:+.3f} after margin {low['margin']:.2f}, "
+            f"{high['shown_gap']:+.3f} after margin {high['margin']:.2f}"
+        )
+    except BaseException:
+        _screenshot(page, "failure-playground.png")
         raise
