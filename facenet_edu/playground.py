@@ -111,7 +111,10 @@ class Readouts(NamedTuple):
 
 
 class Record(NamedTuple):
-    """One line of the playground's history: the readouts after a call of ``playground_step``."""
+    """One line of the playground's history: the readouts after a call of ``playground_step``.
+
+    ``margin`` is the margin the steps leading to this record trained with (the first record: the start's).
+    """
 
     step: int
     margin: float

@@ -278,3 +278,14 @@ def test_static_figure_gives_each_person_its_own_colour():
     assert sum(len(line.get_data_3d()[0]) for line in lines) == 64
     (gap_line,) = [line for line in fig.axes[1].get_lines() if line.get_gid() == "gap"]
     assert list(gap_line.get_ydata()) == pytest.approx([r.gap for r in state.history])
+
+
+@widget_test
+def test_margin_curve_shows_the_margin_each_stretch_trained_with():
+    state = playground_step(with_settings(playground_step(new_playground(), 2), margin=0.6), 3)
+    state = with_settings(state, margin=0.4)                            # for the next steps
+    (margin_line,) = [line for line in widgets.playground_figure(state).axes[1].get_lines()
+                      if line.get_gid() == "margin"]
+    assert margin_line.get_drawstyle() == "steps-pre"                   # y[i] holds over (x[i-1], x[i]]
+    assert list(margin_line.get_xdata()) == [0, 2, 5, 5]
+    assert list(margin_line.get_ydata()) == pytest.approx([0.2, 0.2, 0.6, 0.4])

@@ -72,7 +72,7 @@ class PlaygroundFigure:
         ax = self.history_ax
         (self.gap_line,) = ax.plot([], [], color="black", gid="gap")
         (self.anchor_gap_line,) = ax.plot([], [], color="tab:blue", gid="anchor-gap")
-        (self.margin_line,) = ax.plot([], [], color="grey", linestyle="--", drawstyle="steps-post", gid="margin")
+        (self.margin_line,) = ax.plot([], [], color="grey", linestyle="--", drawstyle="steps-pre", gid="margin")
         ax.axhline(0.0, color="lightgrey", linewidth=0.8)
         ax.set(xlabel="training step", ylabel="distance")
         # A title instead of a legend, and few ticks: text is most of a frame's drawing time.
@@ -90,10 +90,10 @@ class PlaygroundFigure:
         self.sphere_ax.set_title(f"step {state.step}: {STRATEGY_NAMES[state.strategy]}, margin {state.margin:.2f}",
                                  fontsize=10)
         steps = [r.step for r in state.history]
-        margins = [r.margin for r in state.history[:-1]] + [state.margin]   # the margin the next steps use
         self.gap_line.set_data(steps, [r.gap for r in state.history])
         self.anchor_gap_line.set_data(steps, [r.median_anchor_gap for r in state.history])
-        self.margin_line.set_data(steps, margins)
+        # "steps-pre": each record's margin over the steps that led to it, then the one the next steps will use
+        self.margin_line.set_data(steps + steps[-1:], [r.margin for r in state.history] + [state.margin])
         ax = self.history_ax
         low = min(-0.25, *(r.gap for r in state.history))
         ax.set_xlim(0, max(10, steps[-1]))
