@@ -12,7 +12,7 @@ one of the package's batch losses (``facenet_edu.losses``):
     "all"        batch-all: the mean over every triplet that still breaks the margin
 
 A training step reads as the paper: ``embeddings = network(features)``,
-``loss = LOSSES[strategy](embeddings, labels, margin)``, ``loss.backward()``.
+``loss = LOSSES[strategy](embeddings, labels, margin).loss``, ``torch.autograd.grad(loss, weights)``.
 
 The state is an immutable ``PlaygroundState``; ``playground_step(state, num_steps)``
 returns a new one and never changes its argument, so a widget only has to draw what
