@@ -47,6 +47,7 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> Non
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, _new_file_mode())  # mkstemp makes the file private (0600); give it a new file's usual mode
         os.replace(tmp_name, path)
     except BaseException:
         try:
@@ -54,6 +55,13 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> Non
         except OSError:
             pass
         raise
+
+
+def _new_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def check_writable(path: str | Path) -> Path:

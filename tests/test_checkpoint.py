@@ -80,3 +80,12 @@ def test_pickled_objects_never_run(tmp_path, capsys):
     with pytest.raises(FaceNetEduError, match="not a facenet-edu checkpoint"):
         read_checkpoint(path)
     assert "should never run" not in capsys.readouterr().out
+
+
+def test_a_saved_checkpoint_gets_a_new_files_usual_mode_not_the_temporary_files(tmp_path, model):
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "m.pt", model)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.pt").stat().st_mode & 0o777 == 0o644  # readable by others, like any file the user makes
