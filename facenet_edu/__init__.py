@@ -10,9 +10,10 @@ choice), ``losses``, ``train`` and ``offline`` (offline mining), ``inputs`` (inp
 ``viz`` (plots) and ``widgets`` (interactive explorers).
 """
 
-from . import baselines, distances, evaluate, faces, gallery, inputs, losses, matching, mining, offline, viz
+from . import baselines, course, distances, evaluate, faces, gallery, inputs, lfw, losses, matching, mining, offline, viz
 from .augment import AugmentConfig, augment
 from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
+from .course import load_course_model, read_course_checkpoint
 from .data import (
     FaceDataset,
     identity_folds,
@@ -23,7 +24,7 @@ from .data import (
     synthetic_dataset,
 )
 from .errors import FaceNetEduError
-from .faces import embed_faces, prepare_face
+from .faces import embed_faces, prepare_dataset, prepare_face
 from .images import read_image
 from .losses import (
     CenterLoss,

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .checkpoint import Checkpoint, read_checkpoint
 from .data import split_by_identity
 from .errors import FaceNetEduError
-from .faces import prepare_dataset
 from .evaluate import evaluate_embeddings, roc_auc, tar_at_far, validation_threshold, verification_accuracy_lfw
+from .faces import prepare_dataset
 from .lfw import LFWPairs, load_lfw_pairs, load_lfw_people
 from .model import EmbeddingNet, ModelConfig, embed
 from .train import History, TrainConfig, train
@@ -169,8 +168,3 @@ def att_figures(model: EmbeddingNet, att_dir: str | Path, lfw_dir: str | Path | 
         "raw_pixels": evaluate_embeddings(raw_pixel_features(faces.images), faces.labels, seed),
         "eigenfaces": evaluate_embeddings(eigenfaces.transform(faces.images), faces.labels, seed),
     }
-
-
-def flip_averaged(model: EmbeddingNet, images: torch.Tensor) -> torch.Tensor:
-    """Embeddings averaged with those of the mirror images, re-normalised (a common test-time trick)."""
-    return F.normalize(embed(model, images) + embed(model, images.flip(-1)), dim=1)

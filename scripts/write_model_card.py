@@ -46,7 +46,8 @@ Every figure below was computed by `scripts/write_model_card.py` from `course.pt
 - Command: `{command}`
 - Seed {seed}; {num_steps} steps of P x K = {p} x {k} faces; semi-hard triplet loss, margin {margin};
   Adam, lr {lr} with warm-up and cosine decay; flips, small rotations, shifts and lighting changes.
-- Time: {seconds:.0f} s on {device} ({machine}).
+- Time: {seconds:.0f} s for the training loop (reading and cropping the photos the first time adds about a
+  minute) on {device} ({machine}); `benchmarks/training_speed.py` measures the step rate of your machine.
 
 ## What it reaches
 LFW DevTest, the 1,000 official pairs (LFW protocol: threshold chosen on 9 folds, tested on the 10th):
@@ -89,7 +90,7 @@ def main() -> int:
     model, provenance, train_config = checkpoint.model, checkpoint.provenance, checkpoint.provenance["train_config"]
     lfw = evaluate_on_lfw_pairs(model, args.lfw_dir, baselines=True)
     att_dir = find_att_faces()
-    att = att_figures(model, att_dir) if att_dir else {}
+    att = att_figures(model, att_dir, args.lfw_dir) if att_dir else {}
     card = {"lfw_devtest": lfw, "att_all_40": att, "threshold": checkpoint.threshold, "provenance": provenance}
     lfw_keys = ["verification_accuracy", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3"]
     att_keys = ["verification_accuracy", "rank1", "dir_at_far_1e-2"]

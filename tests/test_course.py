@@ -126,3 +126,12 @@ def test_missing_course_model_says_how_to_get_one(monkeypatch, tmp_path, capsys)
     monkeypatch.setattr(course, "COURSE_CHECKPOINT", tmp_path / "none.pt")
     status, _, err = run(capsys, "verify", "--checkpoint", "course", "a.jpg", "b.jpg")
     assert status == 2 and "course model is missing" in err and err.count("\n") == 1
+
+
+def test_evaluate_the_course_model_on_any_folder_of_people(capsys, tmp_path, att_dir):
+    for detect in ("--detect", "--no-detect"):
+        report = tmp_path / f"r{detect}.json"
+        status, text, err = run(capsys, "evaluate", "--checkpoint", "course", "--dataset", "folder", "--data-dir", str(att_dir),
+                                detect, "--json", str(report))
+        assert status == 0, err
+        assert 0.5 < json.loads(report.read_text())["model"]["verification_accuracy"] <= 1.0
