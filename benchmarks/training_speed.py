@@ -31,9 +31,10 @@ def network_only(model: EmbeddingNet, images: torch.Tensor, steps: int, channels
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)
     model.train()
-    for i in range(steps + 3):  # 3 warm-up steps
-        if i == 3:
+    for i in range(steps + 10):  # 10 warm-up steps
+        if i == 10:
             if images.is_cuda:
                 torch.cuda.synchronize()
             start = time.perf_counter()
