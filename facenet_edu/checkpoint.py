@@ -156,7 +156,9 @@ def _check_state_dict(state_dict, model: EmbeddingNet, where: str) -> None:
 def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint written by ``save_checkpoint``, check all of it, and rebuild the model in eval mode.
 
-    Version 1 files (threshold kept among the extra values) are read too.
+    Version 1 files (threshold kept among the extra values) are read too. It runs past
+    60 lines because it checks every part of the file in one pass, in the order the
+    parts are read, so each message can name what was wrong.
 
     Args:
         path: the checkpoint file.

@@ -29,7 +29,7 @@ def run_demo(out_dir: str | Path = "demo_output", num_steps: int | None = None, 
     from .evaluate import evaluate_model, format_metrics_table, validation_threshold
 
     fast = fast_mode()
-    num_steps = num_steps or (40 if fast else 600)
+    num_steps = (40 if fast else 600) if num_steps is None else num_steps  # 0 is refused by TrainConfig, not replaced
     seed_everything(seed)
 
     print("1. Synthetic faces: every person is a set of face parameters; every image adds pose, light, expression, glasses, noise.")

@@ -459,6 +459,13 @@ def test_other_bad_numbers_are_refused(capsys, tmp_path, checkpoint, faces):
         assert out == ""
 
 
+def test_run_demo_refuses_zero_steps_instead_of_running_the_default(tmp_path):
+    from facenet_edu.demo import run_demo
+
+    with pytest.raises(FaceNetEduError, match="num_steps"):
+        run_demo(tmp_path / "demo", num_steps=0)
+
+
 # ---------------------------------------------------------------- 5. finished work is never thrown away
 
 
