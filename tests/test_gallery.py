@@ -1,7 +1,6 @@
 """The gallery: nearest person or "unknown", checked against brute force; one file written whole; everything checked on load."""
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -12,20 +11,7 @@ from facenet_edu.faces import embed_faces
 from facenet_edu.gallery import GALLERY_VERSION, Gallery
 from facenet_edu.matching import UNKNOWN
 from facenet_edu.model import EmbeddingNet, ModelConfig, model_fingerprint
-
-
-def at(degrees: float) -> np.ndarray:
-    """A unit vector in the plane at this angle; two of them at angle t lie 2 sin(t/2) apart."""
-    return np.array([math.cos(math.radians(degrees)), math.sin(math.radians(degrees))], np.float32)
-
-
-def chord(degrees: float) -> float:
-    return 2 * math.sin(math.radians(degrees) / 2)
-
-
-def _random_unit(n, d, seed):
-    x = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+from unit_vectors import at, chord, random_unit
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +51,7 @@ def test_nearest_neighbour_not_centroid():
 
 
 def test_identification_matches_brute_force_on_a_random_gallery():
-    embeddings, queries = _random_unit(60, 8, 0), _random_unit(7, 8, 1)
+    embeddings, queries = random_unit(60, 8, 0), random_unit(7, 8, 1)
     owners = np.random.default_rng(2).integers(0, 9, 60)
     gallery = Gallery(threshold=1.2)
     for i in range(60):

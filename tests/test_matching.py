@@ -11,7 +11,6 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from facenet_edu.distances import cross_distances
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.matching import (
-    UNKNOWN,
     accept_counts,
     choose_threshold,
     cluster_embeddings,
@@ -20,20 +19,7 @@ from facenet_edu.matching import (
     verify_embeddings,
 )
 from facenet_edu.model import EmbeddingNet, ModelConfig
-
-
-def at(degrees: float) -> np.ndarray:
-    """A unit vector in the plane at this angle; two of them at angle t lie 2 sin(t/2) apart."""
-    return np.array([math.cos(math.radians(degrees)), math.sin(math.radians(degrees))], np.float32)
-
-
-def chord(degrees: float) -> float:
-    return 2 * math.sin(math.radians(degrees) / 2)
-
-
-def _random_unit(n, d, seed):
-    x = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+from unit_vectors import at, random_unit
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +32,7 @@ def model():
 
 
 def test_cross_distances_match_a_loop():
-    a, b = _random_unit(5, 7, 0), _random_unit(4, 7, 1)
+    a, b = random_unit(5, 7, 0), random_unit(4, 7, 1)
     fast = cross_distances(a, b)
     for i in range(5):
         for j in range(4):
