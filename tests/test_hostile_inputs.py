@@ -130,12 +130,12 @@ def test_a_process_killed_during_enroll_leaves_the_old_or_the_new_gallery(tmp_pa
         "i = 1\n"
         "while True:\n"
         f"    with Gallery.edit({str(path)!r}) as g:\n"
-        "        g.enroll_embeddings(f'p{i}', np.tile(np.float32([0, 1, 0, 0]), (20000, 1)))\n"
+        "        g.enroll_embeddings(f'run{sys.argv[1]}-p{i}', np.tile(np.float32([0, 1, 0, 0]), (20000, 1)))\n"
         "    print(i, flush=True)\n"
         "    i += 1\n"
     )
-    for delay in [1.5, 2.0, 2.7]:
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for run, delay in enumerate([1.5, 2.0, 2.7]):  # each run enrols new names, so every person holds 20000 embeddings
+        proc = subprocess.Popen([sys.executable, "-c", script, str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(delay)
         proc.kill()
         proc.wait()
