@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import torch
 
-from .errors import FaceNetEduError, check_number
+from .errors import FaceNetEduError, check_number, check_version
 from .files import write_atomically
 from .model import EmbeddingNet, ModelConfig
 from .runtime import resolve_device
@@ -187,12 +187,7 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     where = str(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise FaceNetEduError(f"{path} is not a facenet-edu checkpoint (no '{CHECKPOINT_FORMAT}' marker).")
-    version = payload.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise FaceNetEduError(f"{where}: the format version {version!r} is not a positive whole number; the file is damaged.")
-    if version > CHECKPOINT_VERSION:
-        raise FaceNetEduError(f"{where}: written by a newer facenet-edu (format version {version}, this one reads up to "
-                              f"{CHECKPOINT_VERSION}); update facenet-edu.")
+    version = check_version(payload.get("version"), CHECKPOINT_VERSION, where, "checkpoint format")
     keys = set(map(str, payload))
     required = _KEYS[version] - {"train_config", "extra", "provenance", "threshold"}
     if required - keys:

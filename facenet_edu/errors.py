@@ -1,4 +1,4 @@
-"""The one exception type a student can meet, with a sentence that says what to do; and the check of a numeric setting."""
+"""The one exception type a student can meet, with a sentence that says what to do; and the checks of a numeric setting and a file's format version."""
 
 import math
 import numbers
@@ -34,3 +34,20 @@ def check_number(name: str, value, low: float | None = None, high: float | None 
     if (low is not None and value < low) or (high is not None and value > high):
         raise FaceNetEduError(f"{name} must be {allowed}, got {value!r}.")
     return value
+
+
+def check_version(version, newest: int, where, kind: str) -> int:
+    """Return a file's format ``version`` if this facenet-edu reads it, else raise naming the file.
+
+    Args:
+        version: the value stored in the file.
+        newest: the newest version this facenet-edu reads.
+        where: the file, for the message.
+        kind: what the version numbers ("checkpoint format", "gallery").
+    """
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise FaceNetEduError(f"{where}: the {kind} version {version!r} is not a positive whole number; the file is damaged.")
+    if version > newest:
+        raise FaceNetEduError(f"{where}: written by a newer facenet-edu ({kind} version {version}, this one reads up to "
+                              f"{newest}); update facenet-edu.")
+    return version

@@ -23,6 +23,15 @@ def _folder_of(path: Path) -> Path:
     return folder
 
 
+def _temporary_file_beside(path: Path, suffix: str) -> tuple[int, str]:
+    """(file descriptor, name) of a new hidden file in ``path``'s folder; a clear error when it cannot be made."""
+    folder = _folder_of(path)
+    try:
+        return tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=suffix)
+    except OSError as err:
+        raise FaceNetEduError(f"{path}: cannot write in {folder} ({err.strerror}); choose another path.") from err
+
+
 def write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write(handle)`` on a temporary file next to ``path``, then move it over ``path`` in one step.
 
@@ -37,11 +46,7 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> Non
         FaceNetEduError: the folder does not exist or cannot be written, or ``path`` is a folder.
     """
     path = Path(path)
-    folder = _folder_of(path)
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise FaceNetEduError(f"{path}: cannot write in {folder} ({err.strerror}); choose another path.") from err
+    fd, tmp_name = _temporary_file_beside(path, ".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -73,11 +78,7 @@ def check_writable(path: str | Path) -> Path:
         FaceNetEduError: the folder is missing or read-only, or ``path`` is a folder.
     """
     path = Path(path)
-    folder = _folder_of(path)
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
-    except OSError as err:
-        raise FaceNetEduError(f"{path}: cannot write in {folder} ({err.strerror}); choose another path.") from err
+    fd, tmp_name = _temporary_file_beside(path, ".probe")
     os.close(fd)
     os.unlink(tmp_name)
     return path

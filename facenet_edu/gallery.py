@@ -24,7 +24,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from .errors import FaceNetEduError, check_number
+from .errors import FaceNetEduError, check_number, check_version
 from .files import write_atomically
 from .distances import cross_distances
 from .inputs import as_unit_embeddings
@@ -330,12 +330,7 @@ class Gallery:
         """Check the record ``meta`` and the arrays against each other and build the gallery."""
         if not isinstance(meta, dict) or meta.get("format") != GALLERY_FORMAT:
             raise FaceNetEduError(f"{where} is not a facenet-edu gallery (no '{GALLERY_FORMAT}' marker).")
-        version = meta.get("version")
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise FaceNetEduError(f"{where}: gallery version {version!r} is not a positive whole number; the file is damaged.")
-        if version > GALLERY_VERSION:
-            raise FaceNetEduError(f"{where}: written by a newer facenet-edu (gallery version {version}, this one reads "
-                                  f"up to {GALLERY_VERSION}); update facenet-edu.")
+        check_version(meta.get("version"), GALLERY_VERSION, where, "gallery")
         names = meta.get("names")
         if not isinstance(names, list):
             raise FaceNetEduError(f"{where}: the gallery's names are missing or not a list; the file is damaged.")
