@@ -102,6 +102,17 @@ def square_crop_box(box: Box, image_shape: tuple[int, int], crop_margin: float =
     return left, top, side, side
 
 
+def crop_face(grey: np.ndarray, box: Box, crop_margin: float) -> np.ndarray:
+    """The square around a face ``box`` grown by ``crop_margin`` (``square_crop_box``), cut out of ``grey`` (H, W)."""
+    x, y, w, h = square_crop_box(box, grey.shape, crop_margin)
+    return grey[y : y + h, x : x + w]
+
+
+def to_network_input(crop: np.ndarray, image_size: int) -> torch.Tensor:
+    """A (h, w) crop as the network's (1, 1, image_size, image_size) input: centre square, antialiased resize."""
+    return resize_images(torch.from_numpy(np.ascontiguousarray(crop))[None, None], (image_size, image_size))
+
+
 def face_crop(
     image: ImageLike, detect: bool = True, on_no_face: NoFacePolicy = "error", crop_margin: float | None = None
 ) -> np.ndarray:
@@ -134,8 +145,7 @@ def face_crop(
             f"No face found in {where}. If the image is already a face crop (AT&T, synthetic faces), "
             "pass detect=False (--no-detect on the command line); otherwise use a clearer, frontal photograph."
         )
-    x, y, w, h = square_crop_box(boxes[0], grey.shape, DEFAULT_CROP_MARGIN if crop_margin is None else crop_margin)
-    return grey[y : y + h, x : x + w]
+    return crop_face(grey, boxes[0], DEFAULT_CROP_MARGIN if crop_margin is None else crop_margin)
 
 
 def prepare_face(
@@ -156,8 +166,7 @@ def prepare_face(
     Returns:
         (1, 1, image_size, image_size) float tensor in [0, 1].
     """
-    crop = torch.from_numpy(np.ascontiguousarray(face_crop(image, detect, on_no_face, crop_margin)))
-    return resize_images(crop[None, None], (image_size, image_size))  # (1, 1, S, S)
+    return to_network_input(face_crop(image, detect, on_no_face, crop_margin), image_size)  # (1, 1, S, S)
 
 
 def prepare_faces(

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import FaceDataset, default_data_dir, resize_images
+from .data import FaceDataset, default_data_dir
 from .errors import FaceNetEduError
-from .faces import square_crop_box
+from .faces import crop_face, to_network_input
 from .files import write_atomically
 from .images import read_image
 
@@ -144,24 +144,21 @@ def _pair_file(which: str) -> str:
     return PAIR_LISTS[which]
 
 
-def lfw_crop_box(photo_shape: tuple[int, int], crop_margin: float) -> tuple[int, int, int, int]:
-    """The square crop of ``LFW_FACE_BOX`` grown by ``crop_margin``, scaled to a photo of another size."""
+def lfw_face_box(photo_shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``LFW_FACE_BOX`` scaled to a photo of another size (the detector's box, before the crop border)."""
     scale_y, scale_x = photo_shape[0] / PHOTO_SIZE, photo_shape[1] / PHOTO_SIZE
     x, y, w, h = LFW_FACE_BOX
-    box = (round(x * scale_x), round(y * scale_y), round(w * scale_x), round(h * scale_y))
-    return square_crop_box(box, photo_shape, crop_margin)
+    return round(x * scale_x), round(y * scale_y), round(w * scale_x), round(h * scale_y)
 
 
 def prepare_lfw_photo(path: str | Path, image_size: int, crop_margin: float) -> torch.Tensor:
-    """One LFW photo as the network's input: exactly ``faces.prepare_face`` with the known face box.
+    """One LFW photo as the network's input: ``faces.prepare_face``'s crop and resize, with the known face box.
 
     Returns:
         (1, 1, image_size, image_size) float tensor in [0, 1].
     """
     grey = read_image(path)  # (250, 250)
-    x, y, w, h = lfw_crop_box(grey.shape, crop_margin)
-    crop = torch.from_numpy(np.ascontiguousarray(grey[y : y + h, x : x + w]))
-    return resize_images(crop[None, None], (image_size, image_size))
+    return to_network_input(crop_face(grey, lfw_face_box(grey.shape), crop_margin), image_size)
 
 
 def _photo_path(home: Path, name: str, number: int) -> Path:
@@ -231,10 +228,8 @@ def load_lfw_people(data_dir: str | Path | None = None, image_size: int = 64, cr
     counts = torch.bincount(labels, minlength=len(people))
     keep_person = torch.tensor([name not in left_out for name in people]) & (counts >= min_images)
     keep = keep_person[labels]
-    dataset = FaceDataset(images[keep], labels[keep], people, f"LFW ({home})")
     excluded = f", without the people of {', '.join(exclude)}" if exclude else ""
-    dataset.source = f"LFW people with >= {min_images} photos{excluded}"
-    return dataset
+    return FaceDataset(images[keep], labels[keep], people, f"LFW people with >= {min_images} photos{excluded}")
 
 
 def load_lfw_pairs(data_dir: str | Path | None = None, which: str = "devtest", image_size: int = 64,
