@@ -162,7 +162,7 @@ def _train_on_lfw(args: argparse.Namespace, model_config, config, init, provenan
     save_checkpoint(args.out, result.model, config, threshold=result.threshold, **{**provenance, **result.provenance})
     print(f"trained {config.num_steps} steps on {result.provenance['train_people']} LFW people in "
           f"{result.history.seconds:.0f} s; final loss {result.history.loss[-1]:.3f}")
-    print(f"verification threshold {result.threshold:.3f}, {result.threshold_far_1e2:.3f} for a false-accept rate "
+    print(f"verification threshold {result.threshold:.3f}, {result.provenance['threshold_far_1e-2']:.3f} for a false-accept rate "
           f"of 1e-2 (chosen on {result.provenance['validation_people']} validation people)")
     print(f"saved {args.out}; LFW's DevTest people were left out: `evaluate --dataset lfw` tests on them")
     return 0

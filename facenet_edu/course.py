@@ -18,13 +18,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .baselines import Eigenfaces, raw_pixel_features
 from .checkpoint import Checkpoint, read_checkpoint
-from .data import split_by_identity
+from .data import load_dataset, split_by_identity
+from .distances import pair_distances
 from .errors import FaceNetEduError
 from .evaluate import evaluate_embeddings, roc_auc, tar_at_far, validation_threshold, verification_accuracy_lfw
 from .faces import prepare_dataset
-from .lfw import LFWPairs, load_lfw_pairs, load_lfw_people
+from .lfw import find_lfw_home, lfw_people_in, load_lfw_pairs, load_lfw_people
 from .model import EmbeddingNet, ModelConfig, embed
+from .runtime import resolve_device
 from .train import History, TrainConfig, train
 
 COURSE_DIR = Path(__file__).resolve().parent / "course_model"
@@ -56,14 +59,13 @@ class LFWTraining:
         model: the trained network, eval mode.
         history: the training history (loss, active triplets, seconds).
         threshold: verification threshold with the best accuracy on the validation people's pairs.
-        threshold_far_1e2: the threshold whose false-accept rate on those pairs is 1e-2 (for "unknown").
-        provenance: plain values describing the data and the run, for the checkpoint and the model card.
+        provenance: plain values describing the data and the run, for the checkpoint and the model card;
+            ``provenance["threshold_far_1e-2"]`` is the threshold for "unknown" (false-accept rate 1e-2 on those pairs).
     """
 
     model: EmbeddingNet
     history: History
     threshold: float
-    threshold_far_1e2: float
     provenance: dict
 
 
@@ -87,19 +89,18 @@ def train_on_lfw(data_dir: str | Path | None, model_config: ModelConfig, train_c
         model.load_state_dict(init.state_dict())
     history = train(model, fit_set, train_config)
     threshold = validation_threshold(model, val_set, seed=train_config.seed)
-    threshold_far = validation_threshold(model, val_set, seed=train_config.seed, target_far=1e-2)
     provenance = {
         "dataset": "lfw",
         "train_people": fit_set.num_identities,
         "train_images": len(fit_set),
         "validation_people": val_set.num_identities,
-        "excluded": "every person of LFW's pairsDevTest.txt (963 people)",
+        "excluded": f"every person of LFW's pairsDevTest.txt ({len(lfw_people_in(find_lfw_home(data_dir), 'devtest'))} people)",
         "seconds": round(history.seconds, 1),
-        "device": str(train_config.device or ("cuda" if torch.cuda.is_available() else "cpu")),
+        "device": str(resolve_device(train_config.device)),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
-        "threshold_far_1e-2": threshold_far,
+        "threshold_far_1e-2": validation_threshold(model, val_set, seed=train_config.seed, target_far=1e-2),
     }
-    return LFWTraining(model, history, threshold, threshold_far, provenance)
+    return LFWTraining(model, history, threshold, provenance)
 
 
 def pair_metrics(distances: np.ndarray, is_same: np.ndarray) -> dict[str, float]:
@@ -114,9 +115,15 @@ def pair_metrics(distances: np.ndarray, is_same: np.ndarray) -> dict[str, float]
     }
 
 
-def pair_distances_of(features: torch.Tensor, pairs: LFWPairs) -> np.ndarray:
-    """(P,) distance of each pair, given (U, D) unit-length features of ``pairs.images``."""
-    return (features[pairs.index_a] - features[pairs.index_b]).norm(dim=1).numpy()
+def lfw_eigenfaces(model_config: ModelConfig, data_dir: str | Path | None = None, num_images: int = 4000,
+                   seed: int = 0):
+    """Eigenfaces (100) fitted on up to ``num_images`` photos of the course model's training people.
+
+    The photos are prepared as ``model_config`` says, so the baseline sees what the network sees.
+    """
+    people = load_lfw_people(data_dir, model_config.image_size, model_config.crop_margin, exclude=("devtest",), min_images=2)
+    chosen = torch.randperm(len(people), generator=torch.Generator().manual_seed(seed))[:num_images]
+    return Eigenfaces(num_components=100).fit(people.images[chosen])
 
 
 def evaluate_on_lfw_pairs(model: EmbeddingNet, data_dir: str | Path | None = None, which: str = "devtest",
@@ -129,18 +136,14 @@ def evaluate_on_lfw_pairs(model: EmbeddingNet, data_dir: str | Path | None = Non
     Returns:
         {"model": metrics, and with ``baselines`` "raw_pixels" and "eigenfaces"}; see ``pair_metrics``.
     """
-    from .baselines import Eigenfaces, raw_pixel_features
-
     config = model.config
     pairs = load_lfw_pairs(data_dir, which, config.image_size, config.crop_margin)
     is_same = pairs.is_same.numpy()
-    results = {"model": pair_metrics(pair_distances_of(embed(model, pairs.images), pairs), is_same)}
+    results = {"model": pair_metrics(pair_distances(embed(model, pairs.images), pairs.index_a, pairs.index_b), is_same)}
     if baselines:
-        results["raw_pixels"] = pair_metrics(pair_distances_of(raw_pixel_features(pairs.images), pairs), is_same)
-        people = load_lfw_people(data_dir, config.image_size, config.crop_margin, exclude=("devtest",), min_images=2)
-        chosen = torch.randperm(len(people), generator=torch.Generator().manual_seed(seed))[:num_eigenface_images]
-        eigenfaces = Eigenfaces(num_components=100).fit(people.images[chosen])
-        results["eigenfaces"] = pair_metrics(pair_distances_of(eigenfaces.transform(pairs.images), pairs), is_same)
+        results["raw_pixels"] = pair_metrics(pair_distances(raw_pixel_features(pairs.images), pairs.index_a, pairs.index_b), is_same)
+        eigenfaces = lfw_eigenfaces(config, data_dir, num_eigenface_images, seed)
+        results["eigenfaces"] = pair_metrics(pair_distances(eigenfaces.transform(pairs.images), pairs.index_a, pairs.index_b), is_same)
     return results
 
 
@@ -155,14 +158,9 @@ def att_figures(model: EmbeddingNet, att_dir: str | Path, lfw_dir: str | Path | 
     Returns:
         {"model", "raw_pixels", "eigenfaces"}: each the metrics of ``evaluate_embeddings``.
     """
-    from .baselines import Eigenfaces, raw_pixel_features
-    from .data import load_dataset
-
     config = model.config
     faces = prepare_dataset(load_dataset("att", att_dir), config, detect=True)
-    people = load_lfw_people(lfw_dir, config.image_size, config.crop_margin, exclude=("devtest",), min_images=2)
-    chosen = torch.randperm(len(people), generator=torch.Generator().manual_seed(seed))[:num_eigenface_images]
-    eigenfaces = Eigenfaces(num_components=100).fit(people.images[chosen])
+    eigenfaces = lfw_eigenfaces(config, lfw_dir, num_eigenface_images, seed)
     return {
         "model": evaluate_embeddings(embed(model, faces.images), faces.labels, seed),
         "raw_pixels": evaluate_embeddings(raw_pixel_features(faces.images), faces.labels, seed),
