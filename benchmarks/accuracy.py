@@ -38,7 +38,7 @@ from facenet_edu.data import find_att_faces  # noqa: E402
 from facenet_edu.errors import FaceNetEduError  # noqa: E402
 from facenet_edu.evaluate import evaluate_embeddings  # noqa: E402
 from facenet_edu.model import embed  # noqa: E402
-from facenet_edu.train import TrainConfig, train  # noqa: E402
+from facenet_edu.train import TrainConfig, train_copy  # noqa: E402
 
 LFW_COLUMNS = ["verification_accuracy", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3"]
 ATT_COLUMNS = ["verification_accuracy", "rank1", "dir_at_far_1e-2"]
@@ -91,12 +91,10 @@ def att_section(checkpoint, num_steps: int, from_scratch: bool, seed: int) -> No
         row["train_seconds"].append(seconds)
 
     def trained(train_set, init: EmbeddingNet | None, fold_seed: int) -> tuple[EmbeddingNet, float]:
-        seed_everything(fold_seed)
-        model = EmbeddingNet(config)
-        if init is not None:
-            model.load_state_dict(init.state_dict())
+        seed_everything(fold_seed)  # the from-scratch network's initial weights
         lr = 2e-4 if init is not None else 2e-3  # fine-tuning moves the weights gently
-        history = train(model, train_set, TrainConfig(num_steps=num_steps, p=16, k=4, lr=lr, seed=fold_seed, progress=False))
+        model, history = train_copy(init if init is not None else EmbeddingNet(config), train_set,
+                                    TrainConfig(num_steps=num_steps, p=16, k=4, lr=lr, seed=fold_seed, progress=False))
         return model, history.seconds
 
     for f, (train_set, test_set) in enumerate(identity_folds(data, num_folds=4, seed=seed)):

@@ -118,7 +118,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .files import check_writable
     from .model import EmbeddingNet, ModelConfig
     from .runtime import seed_everything
-    from .train import TrainConfig, train
+    from .train import TrainConfig, train_copy
 
     # Everything that can be checked is checked before the data is loaded and the steps run.
     model_config = ModelConfig(**{name: getattr(args, name) for name in MODEL_OPTIONS})
@@ -138,10 +138,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     make_pairs(val_set.labels, seed=args.seed)  # raises now, not after training, if the threshold cannot be chosen
     fit_set, val_set = (_prepared(part, args.dataset, model_config, args.detect) for part in (fit_set, val_set))
     config = replace(config, p=min(config.p, fit_set.num_identities))
-    model = EmbeddingNet(model_config)
-    if init is not None:
-        model.load_state_dict(init.model.state_dict())
-    history = train(model, fit_set, config)
+    start = init.model if init is not None else EmbeddingNet(model_config)
+    model, history = train_copy(start, fit_set, config)
     threshold = validation_threshold(model, val_set, seed=args.seed)  # on held-out validation people, never the margin
     test_names = sorted({test_set.names[c] for c in test_set.labels.tolist()})
     save_checkpoint(args.out, model, config, threshold=float(threshold), **provenance, seconds=round(history.seconds, 1),

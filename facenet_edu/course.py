@@ -28,7 +28,7 @@ from .faces import prepare_dataset
 from .lfw import find_lfw_home, lfw_people_in, load_lfw_pairs, load_lfw_people
 from .model import EmbeddingNet, ModelConfig, embed
 from .runtime import resolve_device
-from .train import History, TrainConfig, train
+from .train import History, TrainConfig, train_copy
 
 COURSE_DIR = Path(__file__).resolve().parent / "course_model"
 COURSE_CHECKPOINT = COURSE_DIR / "course.pt"
@@ -80,14 +80,11 @@ def train_on_lfw(data_dir: str | Path | None, model_config: ModelConfig, train_c
         data_dir: an LFW copy in scikit-learn's layout, or None (see ``facenet_edu.lfw.find_lfw_home``).
         model_config: network and preprocessing (``image_size``, ``crop_margin``).
         train_config: loss, margin, steps, P x K, ...
-        init: start from these weights (fine-tuning); its config must equal ``model_config``.
+        init: start from a copy of this network (fine-tuning); its config must equal ``model_config``.
     """
     people = load_lfw_people(data_dir, model_config.image_size, model_config.crop_margin, exclude=("devtest",), min_images=2)
     fit_set, val_set = split_by_identity(people, num_test_identities=num_val_people, seed=train_config.seed)
-    model = EmbeddingNet(model_config)
-    if init is not None:
-        model.load_state_dict(init.state_dict())
-    history = train(model, fit_set, train_config)
+    model, history = train_copy(init if init is not None else EmbeddingNet(model_config), fit_set, train_config)
     threshold = validation_threshold(model, val_set, seed=train_config.seed)
     provenance = {
         "dataset": "lfw",
