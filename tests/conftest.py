@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facenet_edu.data import find_att_faces
+from facenet_edu.data import find_att_faces, synthetic_dataset
 
 matplotlib.use("Agg")
 
@@ -67,3 +67,16 @@ def make_fake_lfw():
         return home
 
     return make
+
+
+@pytest.fixture(scope="session")
+def face_files(tmp_path_factory):
+    """Six synthetic faces (3 people x 2) saved as 48x48 PNG files; returns their paths."""
+    folder = tmp_path_factory.mktemp("faces")
+    data = synthetic_dataset(3, 2, image_size=48, seed=2)
+    paths = []
+    for index, image in enumerate(data.images[:, 0]):
+        path = folder / f"{data.names[int(data.labels[index])]}_{index}.png"
+        Image.fromarray((image.numpy() * 255).astype(np.uint8)).save(path)
+        paths.append(str(path))
+    return paths

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facenet_edu import EmbeddingNet, ModelConfig, synthetic_dataset
+from facenet_edu import EmbeddingNet, ModelConfig
 from facenet_edu.cli import main
 from facenet_edu.checkpoint import save_checkpoint
 
@@ -27,18 +27,6 @@ def checkpoint(tmp_path_factory):
     save_checkpoint(path, EmbeddingNet(ModelConfig(embedding_dim=16, width=4, image_size=32)), threshold=0.5,
                     dataset="synthetic", test_identities=[f"synth{i:03d}" for i in range(30, 40)])
     return path
-
-
-@pytest.fixture(scope="module")
-def face_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("faces")
-    data = synthetic_dataset(3, 2, image_size=48, seed=2)
-    paths = []
-    for index, image in enumerate(data.images[:, 0]):
-        path = folder / f"{data.names[int(data.labels[index])]}_{index}.png"
-        Image.fromarray((image.numpy() * 255).astype(np.uint8)).save(path)
-        paths.append(str(path))
-    return paths
 
 
 def test_data_summary_synthetic(capsys):

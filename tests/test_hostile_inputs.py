@@ -62,18 +62,6 @@ def other_checkpoint(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("faces")
-    data = synthetic_dataset(3, 2, image_size=48, seed=2)
-    paths = []
-    for index, image in enumerate(data.images[:, 0]):
-        path = folder / f"face{index}.png"
-        Image.fromarray((image.numpy() * 255).astype(np.uint8)).save(path)
-        paths.append(str(path))
-    return paths
-
-
 def enroll(capsys, checkpoint, gallery, name, *images):
     return run(capsys, "enroll", "--checkpoint", checkpoint, "--gallery", gallery, "--name", name, "--no-detect", *images)
 
@@ -81,16 +69,16 @@ def enroll(capsys, checkpoint, gallery, name, *images):
 # ---------------------------------------------------------------- 1. galleries lose nothing
 
 
-def test_a_crash_while_saving_leaves_the_old_gallery(monkeypatch, tmp_path, capsys, checkpoint, faces):
+def test_a_crash_while_saving_leaves_the_old_gallery(monkeypatch, tmp_path, capsys, checkpoint, face_files):
     gallery = tmp_path / "g"
-    assert enroll(capsys, checkpoint, gallery, "ada", faces[0])[0] == 0
+    assert enroll(capsys, checkpoint, gallery, "ada", face_files[0])[0] == 0
     before = gallery.read_bytes()
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # the moment just before the new file takes the old one's place
 
     monkeypatch.setattr(os, "replace", killed)
-    status, _, err = enroll(capsys, checkpoint, gallery, "bo", faces[2])
+    status, _, err = enroll(capsys, checkpoint, gallery, "bo", face_files[2])
     assert status == 130 and err.strip() == "error: interrupted"
     monkeypatch.undo()
     assert gallery.read_bytes() == before and Gallery.load(gallery).names == ["ada"]
@@ -161,31 +149,31 @@ def test_two_enrolments_at_once_both_land(tmp_path):
     assert sorted(Gallery.load(path).names) == ["ada", "bo"]
 
 
-def test_two_enroll_commands_at_once_both_land(tmp_path, checkpoint, faces):
+def test_two_enroll_commands_at_once_both_land(tmp_path, checkpoint, face_files):
     gallery = tmp_path / "g"
     procs = [subprocess.Popen([sys.executable, "-m", "facenet_edu", "enroll", "--checkpoint", str(checkpoint), "--gallery",
                                str(gallery), "--name", name, "--no-detect", image], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for name, image in [("ada", faces[0]), ("bo", faces[2])]]
+             for name, image in [("ada", face_files[0]), ("bo", face_files[2])]]
     for proc in procs:
         proc.wait(180)
         assert proc.returncode == 0, proc.stderr.read()
     assert sorted(Gallery.load(gallery).names) == ["ada", "bo"]
 
 
-def test_gallery_paths_are_taken_as_given(capsys, tmp_path, checkpoint, faces):
-    enroll(capsys, checkpoint, tmp_path / "team.a", "ada", faces[0])
-    enroll(capsys, checkpoint, tmp_path / "team.b", "bo", faces[2])
+def test_gallery_paths_are_taken_as_given(capsys, tmp_path, checkpoint, face_files):
+    enroll(capsys, checkpoint, tmp_path / "team.a", "ada", face_files[0])
+    enroll(capsys, checkpoint, tmp_path / "team.b", "bo", face_files[2])
     assert Gallery.load(tmp_path / "team.a").names == ["ada"] and Gallery.load(tmp_path / "team.b").names == ["bo"]
 
 
-def test_a_file_that_is_not_a_gallery_is_never_overwritten(capsys, tmp_path, checkpoint, faces):
+def test_a_file_that_is_not_a_gallery_is_never_overwritten(capsys, tmp_path, checkpoint, face_files):
     mine = tmp_path / "mine.npz"
     np.savez(mine, data=np.arange(3))
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes")
     for path in [mine, notes]:
         before = path.read_bytes()
-        status, _, err = enroll(capsys, checkpoint, path, "ada", faces[0])
+        status, _, err = enroll(capsys, checkpoint, path, "ada", face_files[0])
         assert_one_error_line(status, err, str(path))
         assert path.read_bytes() == before
         gallery = Gallery()
@@ -226,18 +214,18 @@ CHECKPOINT_DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", list(CHECKPOINT_DAMAGE))
-def test_damaged_checkpoints_are_refused_with_the_file_named(damage, capsys, tmp_path, checkpoint, faces):
+def test_damaged_checkpoints_are_refused_with_the_file_named(damage, capsys, tmp_path, checkpoint, face_files):
     payload = _payload(checkpoint)
     CHECKPOINT_DAMAGE[damage](payload)
     path = tmp_path / "damaged.pt"
     torch.save(payload, path)
     with pytest.raises(FaceNetEduError, match="damaged.pt"):
         read_checkpoint(path)
-    status, _, err = run(capsys, "verify", "--checkpoint", path, "--no-detect", faces[0], faces[1])
+    status, _, err = run(capsys, "verify", "--checkpoint", path, "--no-detect", face_files[0], face_files[1])
     assert_one_error_line(status, err, "damaged.pt")
 
 
-def test_truncated_or_empty_checkpoints_and_folders_are_refused(capsys, tmp_path, checkpoint, faces):
+def test_truncated_or_empty_checkpoints_and_folders_are_refused(capsys, tmp_path, checkpoint, face_files):
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(checkpoint.read_bytes()[:500])
     empty = tmp_path / "empty.pt"
@@ -245,7 +233,7 @@ def test_truncated_or_empty_checkpoints_and_folders_are_refused(capsys, tmp_path
     for path in [truncated, empty, tmp_path]:
         with pytest.raises(FaceNetEduError, match=str(path.name)):
             read_checkpoint(path)
-        status, _, err = run(capsys, "verify", "--checkpoint", path, "--no-detect", faces[0], faces[1])
+        status, _, err = run(capsys, "verify", "--checkpoint", path, "--no-detect", face_files[0], face_files[1])
         assert_one_error_line(status, err, path.name)
 
 
@@ -299,22 +287,22 @@ GALLERY_DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", list(GALLERY_DAMAGE))
-def test_damaged_galleries_are_refused_with_the_file_named(damage, capsys, tmp_path, checkpoint, faces):
+def test_damaged_galleries_are_refused_with_the_file_named(damage, capsys, tmp_path, checkpoint, face_files):
     arrays = GALLERY_DAMAGE[damage]()
     if isinstance(arrays.get("meta"), bytes):
         arrays["meta"] = np.frombuffer(arrays["meta"], np.uint8)
     path = _gallery_with(tmp_path, "damaged.gal", **arrays)
     with pytest.raises(FaceNetEduError, match="damaged.gal"):
         Gallery.load(path)
-    status, _, err = run(capsys, "identify", "--checkpoint", checkpoint, "--gallery", path, "--no-detect", faces[0])
+    status, _, err = run(capsys, "identify", "--checkpoint", checkpoint, "--gallery", path, "--no-detect", face_files[0])
     assert_one_error_line(status, err, "damaged.gal")
     before = path.read_bytes()
-    status, _, err = enroll(capsys, checkpoint, path, "cy", faces[0])
+    status, _, err = enroll(capsys, checkpoint, path, "cy", face_files[0])
     assert_one_error_line(status, err, "damaged.gal")
     assert path.read_bytes() == before  # enroll does not replace a gallery it cannot read
 
 
-def test_truncated_and_empty_galleries_are_refused(capsys, tmp_path, checkpoint, faces):
+def test_truncated_and_empty_galleries_are_refused(capsys, tmp_path, checkpoint, face_files):
     good = _gallery_with(tmp_path, "whole.gal")
     truncated = tmp_path / "truncated.gal"
     truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
@@ -323,18 +311,18 @@ def test_truncated_and_empty_galleries_are_refused(capsys, tmp_path, checkpoint,
     for path in [truncated, empty]:
         with pytest.raises(FaceNetEduError, match=path.name):
             Gallery.load(path)
-        status, _, err = run(capsys, "identify", "--checkpoint", checkpoint, "--gallery", path, "--no-detect", faces[0])
+        status, _, err = run(capsys, "identify", "--checkpoint", checkpoint, "--gallery", path, "--no-detect", face_files[0])
         assert_one_error_line(status, err, path.name)
     assert zipfile.is_zipfile(good)
 
 
-def test_a_gallery_made_by_another_model_is_refused(capsys, tmp_path, checkpoint, other_checkpoint, faces):
+def test_a_gallery_made_by_another_model_is_refused(capsys, tmp_path, checkpoint, other_checkpoint, face_files):
     gallery = tmp_path / "g"
-    assert enroll(capsys, checkpoint, gallery, "ada", faces[0])[0] == 0
+    assert enroll(capsys, checkpoint, gallery, "ada", face_files[0])[0] == 0
     assert Gallery.load(gallery).model_fingerprint == model_fingerprint(read_checkpoint(checkpoint).model)
-    status, _, err = run(capsys, "identify", "--checkpoint", other_checkpoint, "--gallery", gallery, "--no-detect", faces[0])
+    status, _, err = run(capsys, "identify", "--checkpoint", other_checkpoint, "--gallery", gallery, "--no-detect", face_files[0])
     assert_one_error_line(status, err, "another model")
-    status, _, err = enroll(capsys, other_checkpoint, gallery, "bo", faces[2])
+    status, _, err = enroll(capsys, other_checkpoint, gallery, "bo", face_files[2])
     assert_one_error_line(status, err, "another model")
     assert Gallery.load(gallery).names == ["ada"]
 
@@ -351,19 +339,19 @@ def huge_images(tmp_path_factory):
     return folder
 
 
-def test_oversized_images_are_refused_before_decoding(capsys, huge_images, checkpoint, faces):
+def test_oversized_images_are_refused_before_decoding(capsys, huge_images, checkpoint, face_files):
     assert 13000 * 13000 > MAX_IMAGE_PIXELS
     for side in (13000, 20000):
         path = huge_images / f"huge{side}.png"
         assert path.stat().st_size < 1_000_000
         with pytest.raises(FaceNetEduError, match="megapixels"):
             read_image(path)
-        status, _, err = run(capsys, "verify", "--checkpoint", checkpoint, "--no-detect", faces[0], path)
+        status, _, err = run(capsys, "verify", "--checkpoint", checkpoint, "--no-detect", face_files[0], path)
         assert_one_error_line(status, err, "megapixels")
 
 
-def test_a_dataset_skips_an_oversized_image_like_any_unreadable_file(tmp_path, huge_images, faces):
-    for person, image in [("ann", faces[0]), ("ben", faces[2])]:
+def test_a_dataset_skips_an_oversized_image_like_any_unreadable_file(tmp_path, huge_images, face_files):
+    for person, image in [("ann", face_files[0]), ("ben", face_files[2])]:
         (tmp_path / person).mkdir()
         (tmp_path / person / "a.png").write_bytes(open(image, "rb").read())
     (tmp_path / "ann" / "bomb.png").write_bytes((huge_images / "huge20000.png").read_bytes())
@@ -373,13 +361,13 @@ def test_a_dataset_skips_an_oversized_image_like_any_unreadable_file(tmp_path, h
     assert len(dataset) == 2 and sorted(os.path.basename(p) for p in dataset.skipped) == ["big.png", "bomb.png"]
 
 
-def test_tiny_images_and_folders_as_images_get_a_clear_error(capsys, tmp_path, checkpoint, faces):
+def test_tiny_images_and_folders_as_images_get_a_clear_error(capsys, tmp_path, checkpoint, face_files):
     dot = tmp_path / "dot.png"
     Image.new("L", (1, 1)).save(dot)
     for image, needle in [(dot, "1 x 1 pixels"), (tmp_path, "is a folder")]:
         with pytest.raises(FaceNetEduError, match=needle):
             read_image(image)
-        status, _, err = run(capsys, "verify", "--checkpoint", checkpoint, "--no-detect", faces[0], image)
+        status, _, err = run(capsys, "verify", "--checkpoint", checkpoint, "--no-detect", face_files[0], image)
         assert_one_error_line(status, err, needle)
     with pytest.raises(FaceNetEduError, match="1 x 1"):
         read_image(np.ones((1, 1), np.float32))
@@ -439,21 +427,21 @@ def test_model_config_refuses_bad_settings(settings):
 
 
 @pytest.mark.parametrize("value", ["nan", "-1", "inf", "abc"])
-def test_bad_thresholds_are_refused(value, capsys, tmp_path, checkpoint, faces):
-    status, _, err = run(capsys, "verify", "--checkpoint", checkpoint, "--threshold", value, "--no-detect", faces[0], faces[1])
+def test_bad_thresholds_are_refused(value, capsys, tmp_path, checkpoint, face_files):
+    status, _, err = run(capsys, "verify", "--checkpoint", checkpoint, "--threshold", value, "--no-detect", face_files[0], face_files[1])
     assert_one_error_line(status, err, "threshold")
     gallery = tmp_path / "g"
-    enroll(capsys, checkpoint, gallery, "ada", faces[0])
+    enroll(capsys, checkpoint, gallery, "ada", face_files[0])
     status, _, err = run(capsys, "identify", "--checkpoint", checkpoint, "--gallery", gallery, "--threshold", value,
-                         "--no-detect", faces[0])
+                         "--no-detect", face_files[0])
     assert_one_error_line(status, err, "threshold")
     with pytest.raises(FaceNetEduError, match="threshold"):
         save_checkpoint(tmp_path / "m.pt", EmbeddingNet(ModelConfig(16, 4, 32)), threshold=float(value) if value != "abc" else value)
 
 
-def test_other_bad_numbers_are_refused(capsys, tmp_path, checkpoint, faces):
+def test_other_bad_numbers_are_refused(capsys, tmp_path, checkpoint, face_files):
     for argv, needle in [(["demo", "--out", tmp_path, "--num-steps", "0"], "--num-steps"),
-                         (["identify", "--checkpoint", checkpoint, "--gallery", tmp_path / "g", "--top-k", "0", faces[0]], "--top-k")]:
+                         (["identify", "--checkpoint", checkpoint, "--gallery", tmp_path / "g", "--top-k", "0", face_files[0]], "--top-k")]:
         status, out, err = run(capsys, *argv)
         assert_one_error_line(status, err, needle)
         assert out == ""
@@ -506,28 +494,28 @@ def test_eight_people_train_and_save_a_checkpoint(capsys, tmp_path):
 # ---------------------------------------------------------------- 6. output
 
 
-def test_names_with_control_characters_are_refused(capsys, tmp_path, checkpoint, faces):
+def test_names_with_control_characters_are_refused(capsys, tmp_path, checkpoint, face_files):
     for name in ["ada\nbo (distance 0.000)", "tab\there", "bell\x07", "\u2028"]:
-        status, _, err = enroll(capsys, checkpoint, tmp_path / "g", name, faces[0])
+        status, _, err = enroll(capsys, checkpoint, tmp_path / "g", name, face_files[0])
         assert_one_error_line(status, err, "name")
         with pytest.raises(FaceNetEduError, match="(?i)name"):
             Gallery().enroll_embeddings(name, unit(1, 0))
     assert not (tmp_path / "g").exists()
 
 
-def test_a_closed_pipe_ends_quietly(tmp_path, checkpoint, faces):
+def test_a_closed_pipe_ends_quietly(tmp_path, checkpoint, face_files):
     gallery = tmp_path / "g"
-    for name, image in [("ada", faces[0]), ("bo", faces[2])]:
+    for name, image in [("ada", face_files[0]), ("bo", face_files[2])]:
         assert main(["enroll", "--checkpoint", str(checkpoint), "--gallery", str(gallery), "--name", name, "--no-detect", image]) == 0
     proc = subprocess.Popen([sys.executable, "-m", "facenet_edu", "identify", "--checkpoint", str(checkpoint), "--gallery",
-                             str(gallery), "--threshold", "2", "--no-detect", faces[0]],
+                             str(gallery), "--threshold", "2", "--no-detect", face_files[0]],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # like `| head -0`: the reader is gone before the first line is written
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and b"BrokenPipe" not in err and b"Traceback" not in err and err == b""
 
 
-def test_error_messages_stay_on_one_line_even_for_odd_file_names(capsys, tmp_path, checkpoint, faces):
+def test_error_messages_stay_on_one_line_even_for_odd_file_names(capsys, tmp_path, checkpoint, face_files):
     odd = tmp_path / "two\nlines.png"
-    status, _, err = run(capsys, "verify", "--checkpoint", checkpoint, "--no-detect", faces[0], odd)
+    status, _, err = run(capsys, "verify", "--checkpoint", checkpoint, "--no-detect", face_files[0], odd)
     assert_one_error_line(status, err, "no such file")
