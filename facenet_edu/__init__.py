@@ -13,9 +13,11 @@ choice), ``losses``, ``train`` and ``offline`` (offline mining), ``inputs`` (inp
 from . import baselines, course, distances, evaluate, faces, gallery, inputs, lfw, losses, matching, mining, offline, viz
 from .augment import AugmentConfig, augment
 from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
-from .course import load_course_model, read_course_checkpoint
+from .course import load_course_model, prepare_split, read_course_checkpoint
 from .data import (
+    CourseSplit,
     FaceDataset,
+    course_split,
     identity_folds,
     load_course_faces,
     load_dataset,

@@ -20,7 +20,7 @@ import torch
 
 from .baselines import Eigenfaces, raw_pixel_features
 from .checkpoint import Checkpoint, read_checkpoint
-from .data import load_dataset, split_by_identity
+from .data import CourseSplit, load_dataset, split_by_identity
 from .distances import pair_distances
 from .errors import FaceNetEduError
 from .evaluate import evaluate_embeddings, roc_auc, tar_at_far, validation_threshold, verification_accuracy_lfw
@@ -44,6 +44,20 @@ def read_course_checkpoint(device: str | torch.device = "cpu") -> Checkpoint:
             "Reinstall facenet-edu, or train one: python -m facenet_edu train --dataset lfw --out course.pt"
         )
     return read_checkpoint(COURSE_CHECKPOINT, device)
+
+
+def prepare_split(split: CourseSplit, model_config: ModelConfig) -> CourseSplit:
+    """A split's faces as a model expects them (``prepare_dataset``): the course model's crop of each photograph.
+
+    Photographs (AT&T, Olivetti) go through the face detector; the synthetic faces are
+    already face crops and are only resized.
+
+    Args:
+        split: ``course_split`` of faces at their source size (``load_course_faces(image_size=None)``).
+        model_config: the model's ``config`` (its ``image_size`` and ``crop_margin``).
+    """
+    detect = not split.fit.source.startswith("synthetic")
+    return CourseSplit(*(prepare_dataset(part, model_config, detect=detect) for part in split))
 
 
 def load_course_model(device: str | torch.device = "cpu") -> EmbeddingNet:

@@ -9,6 +9,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -232,21 +233,60 @@ def find_att_faces() -> Path | None:
     return None
 
 
-def load_course_faces(image_size: int = 64, prefer: str = "att", seed: int = 0) -> FaceDataset:
+def load_course_faces(image_size: int | None = 64, prefer: str = "att", seed: int = 0) -> FaceDataset:
     """Real faces when they are at hand, otherwise the synthetic faces; ``dataset.source`` says which.
 
     Tries, in order: the AT&T folder (``find_att_faces``), the Olivetti faces (cached
     or downloaded), then the synthetic faces. ``prefer="synthetic"`` skips the first two.
+
+    Args:
+        image_size: resize to this square size; None keeps the source's size (AT&T's
+            92x112 frames, for the detector and the course model).
     """
     if prefer != "synthetic":
         att = find_att_faces()
         if att is not None:
             return load_dataset("att", att, image_size=image_size)
         try:
-            return fetch_olivetti().resize(image_size)
+            olivetti = fetch_olivetti()
+            return olivetti.resize(image_size) if image_size else olivetti
         except FaceNetEduError as err:
             warnings.warn(f"Using synthetic faces: {err}", stacklevel=2)
-    return synthetic_dataset(image_size=image_size, seed=seed)
+    return synthetic_dataset(image_size=image_size or 64, seed=seed)
+
+
+class CourseSplit(NamedTuple):
+    """The course's one split of people: each person's images are all in one part.
+
+    Attributes:
+        fit: the people the notebooks' small networks train on (24 of AT&T's 40).
+        val: the people thresholds are chosen on (6).
+        test: the people every reported figure is measured on (10); nobody trains on them,
+            and the course model has never seen any AT&T face.
+    """
+
+    fit: FaceDataset
+    val: FaceDataset
+    test: FaceDataset
+
+    def resize(self, size: int | tuple[int, int]) -> "CourseSplit":
+        """Every part resized (``FaceDataset.resize``)."""
+        return CourseSplit(*(part.resize(size) for part in self))
+
+
+def course_split(dataset: FaceDataset) -> CourseSplit:
+    """The split of people shared by the notebooks: a quarter test, 15 % validation, the rest to fit.
+
+    On AT&T's 40 people that is 10 test, 6 validation and 24 fit people; the same
+    people at any image size, since the split depends only on the labels.
+    """
+    people = dataset.num_identities
+    num_test, num_val = max(1, round(0.25 * people)), max(1, round(0.15 * people))
+    if people - num_test - num_val < 2:
+        raise FaceNetEduError(f"The course split needs at least 4 people (2 to fit, 1 validation, 1 test); this dataset has {people}.")
+    train_val, test = split_by_identity(dataset, num_test_identities=num_test, seed=0)
+    fit, val = split_by_identity(train_val, num_test_identities=num_val, seed=1)
+    return CourseSplit(fit, val, test)
 
 
 def split_by_identity(

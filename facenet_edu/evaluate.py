@@ -16,6 +16,8 @@ Protocols, in short (details in each docstring):
   from them and from strangers, detection-and-identification rate at a false-alarm rate.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -399,14 +401,40 @@ def validation_threshold(model: nn.Module, validation: FaceDataset, seed: int = 
     return choose_threshold(pair_distances(embed(model, validation.images), i, j), is_same, target_far=target_far)
 
 
-def format_metrics_table(results: dict[str, dict[str, float]], metrics: tuple[str, ...] = HEADLINE_METRICS) -> str:
+def summarise_runs(runs: Sequence[dict[str, float]]) -> dict[str, tuple[float, float]]:
+    """Mean and standard deviation of each metric over several runs (seeds or folds).
+
+    Args:
+        runs: one {metric: value} per run, all with the same metrics.
+
+    Returns:
+        {metric: (mean, std)}; std is the population standard deviation (``np.std``),
+        0.0 for a single run.
+    """
+    if not runs:
+        raise FaceNetEduError("summarise_runs needs at least one run.")
+    return {m: (float(np.mean([r[m] for r in runs])), float(np.std([r[m] for r in runs]))) for m in runs[0]}
+
+
+def format_metrics_table(results: dict[str, dict[str, float] | Sequence[dict[str, float]]],
+                         metrics: tuple[str, ...] = HEADLINE_METRICS) -> str:
     """Methods as rows, metrics as columns: the table ``evaluate_model`` results are printed as.
 
     Args:
-        results: {method: {metric: value}}, e.g. ``evaluate_model(...)``.
+        results: {method: {metric: value}}, e.g. ``evaluate_model(...)``; or {method: [one
+            {metric: value} per seed or fold]}, printed as "mean ± std (n runs)".
         metrics: the columns, in order (default the five headline metrics).
     """
-    width = max(5, *(len(m) for m in metrics)) + 2      # room for the name and for 0.000
-    header = f"{'method':<12}" + "".join(f"{m:>{width}}" for m in metrics)
-    rows = [f"{method:<12}" + "".join(f"{values[m]:>{width}.3f}" for m in metrics) for method, values in results.items()]
+    def cell(values, metric: str) -> str:
+        if isinstance(values, dict):
+            return f"{values[metric]:.3f}"
+        mean, std = summarise_runs(values)[metric]
+        return f"{mean:.3f} ± {std:.3f}"
+
+    cells = {method: [cell(values, m) for m in metrics] for method, values in results.items()}
+    names = {method: method if isinstance(values, dict) else f"{method} ({len(values)} runs)" for method, values in results.items()}
+    name_width = max(12, *(len(n) + 2 for n in names.values()))
+    widths = [max(len(m), *(len(row[i]) for row in cells.values())) + 2 for i, m in enumerate(metrics)]
+    header = f"{'method':<{name_width}}" + "".join(f"{m:>{w}}" for m, w in zip(metrics, widths))
+    rows = [f"{names[method]:<{name_width}}" + "".join(f"{c:>{w}}" for c, w in zip(row, widths)) for method, row in cells.items()]
     return "\n".join([header, *rows])

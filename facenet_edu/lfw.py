@@ -37,6 +37,7 @@ from .errors import FaceNetEduError
 from .faces import crop_face, to_network_input
 from .files import write_atomically
 from .images import read_image
+from .runtime import progress_bar
 
 LFW_ENV_VAR = "FACENET_EDU_LFW"
 PHOTO_SIZE = 250
@@ -166,10 +167,9 @@ def _photo_path(home: Path, name: str, number: int) -> Path:
 
 
 def _prepare_many(paths: list[Path], image_size: int, crop_margin: float, progress: bool) -> torch.Tensor:
-    from tqdm.auto import tqdm
 
     out = torch.empty(len(paths), 1, image_size, image_size)
-    for i, path in enumerate(tqdm(paths, desc="reading LFW photos", disable=not progress, mininterval=2)):
+    for i, path in enumerate(progress_bar(paths, desc="reading LFW photos", disable=not progress, mininterval=2)):
         out[i] = prepare_lfw_photo(path, image_size, crop_margin)[0]
     return out
 

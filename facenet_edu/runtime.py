@@ -1,5 +1,6 @@
 """Run-time switches: fast mode, seeding, and the device to train on (checked with ``resolve_device``)."""
 
+import functools
 import os
 import random
 
@@ -68,3 +69,50 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     elif resolved.type != "cpu":
         raise FaceNetEduError(f"Device {device!r} is not supported; use 'cpu', 'cuda' or 'cuda:N', or leave it unset.")
     return resolved
+
+
+def progress_bar(iterable=None, total: int | None = None, desc: str | None = None, disable: bool = False, **kwargs):
+    """A tqdm progress bar that leaves one line of text when it closes, in a terminal and in a notebook.
+
+    In a notebook a live bar is a widget, and a saved notebook would keep only its
+    first frame ("0%| | 0/600") for anyone reading it without running it. This bar
+    replaces its widget, when it closes, with the final line as plain text
+    ("100%|##########| 600/600 [00:41<00:00, loss=0.012, active=3%]").
+
+    Args:
+        iterable: what to iterate over, or None to call ``update`` by hand.
+        total: the number of steps (``len(iterable)`` when it has one).
+        desc: the text in front of the bar.
+        disable: no bar at all.
+        **kwargs: any other ``tqdm`` setting (``mininterval``, ...).
+    """
+    from tqdm.auto import tqdm
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    if disable or not issubclass(tqdm, notebook_tqdm):  # tqdm.auto picks the notebook bar inside a notebook
+        return tqdm(iterable, total=total, desc=desc, disable=disable, **kwargs)
+    return _notebook_bar_class()(iterable, total=total, desc=desc, **kwargs)
+
+
+@functools.cache
+def _notebook_bar_class():
+    """The notebook bar class, defined on first use so that importing this module does not import ipywidgets."""
+    from IPython.display import display
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    class NotebookBar(notebook_tqdm):
+        """tqdm's notebook bar, shown through a display handle that ``close`` turns into its final text line."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, display=False, **kwargs)
+            self._handle = display(self.container, display_id=True)
+            self.displayed = True
+
+        def close(self):
+            if self.disable or getattr(self, "_closed_as_text", False):
+                return
+            super().close()
+            self._closed_as_text = True
+            self._handle.update({"text/plain": str(self)}, raw=True)
+
+    return NotebookBar

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from .augment import AugmentConfig, augment
 from .data import FaceDataset
@@ -34,7 +33,7 @@ from .losses import (
 )
 from .model import EmbeddingNet, ModelConfig, embed
 from .offline import mine_offline
-from .runtime import resolve_device
+from .runtime import progress_bar, resolve_device
 
 BATCH_LOSSES = {
     "semi-hard": batch_semihard_triplet_loss,
@@ -207,7 +206,8 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
         history.snapshots.append((0, embed(model, probe_images, device=device)))
     offline = None
     start = time.perf_counter()
-    bar = tqdm(sampler, total=cfg.num_steps, desc=f"training ({cfg.loss}, margin {cfg.margin})", disable=not cfg.progress)
+    setting = f"lambda {cfg.center_lambda}" if cfg.loss == "center" else f"margin {cfg.margin}"
+    bar = progress_bar(sampler, total=cfg.num_steps, desc=f"training ({cfg.loss}, {setting})", disable=not cfg.progress)
     for step, batch_idx in enumerate(bar):
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * _lr_factor(step, cfg.num_steps)

@@ -135,3 +135,18 @@ def test_evaluate_the_course_model_on_any_folder_of_people(capsys, tmp_path, att
                                 detect, "--json", str(report))
         assert status == 0, err
         assert 0.5 < json.loads(report.read_text())["model"]["verification_accuracy"] <= 1.0
+
+
+def test_prepare_split_crops_photographs_with_the_detector_and_only_resizes_synthetic_faces():
+    from facenet_edu.data import CourseSplit, FaceDataset, course_split, synthetic_dataset
+    from facenet_edu.model import ModelConfig
+
+    config = ModelConfig(image_size=32)
+    synthetic = course_split(synthetic_dataset(num_identities=8, images_per_identity=2, image_size=48))
+    prepared = course.prepare_split(synthetic, config)
+    for part, done in zip(synthetic, prepared):
+        assert torch.equal(done.images, prepare_dataset(part, config, detect=False).images)
+        assert torch.equal(done.labels, part.labels)
+    photographs = CourseSplit(*(FaceDataset(part.images, part.labels, part.names, "photographs") for part in synthetic))
+    detected = course.prepare_split(photographs, config)
+    assert torch.equal(detected.test.images, prepare_dataset(photographs.test, config, detect=True).images)

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from facenet_edu import (
+    course_split,
     FaceNetEduError,
     PKSampler,
     augment,
@@ -171,3 +172,18 @@ def test_split_off_identities_puts_every_image_of_those_people_on_one_side():
     train, test = split_by_identity(data, num_test_identities=2, seed=5)
     again = split_off_identities(data, test.labels.unique())
     assert torch.equal(again[0].labels, train.labels) and torch.equal(again[1].images, test.images)
+
+
+def test_course_split_puts_every_person_in_exactly_one_part_with_the_sizes_the_notebooks_state():
+    dataset = synthetic_dataset(num_identities=40, images_per_identity=3, image_size=16, seed=0)
+    split = course_split(dataset)
+    people = [set(part.labels.tolist()) for part in split]
+    assert [len(p) for p in people] == [24, 6, 10]
+    assert people[0] | people[1] | people[2] == set(range(40))
+    assert not (people[0] & people[1] or people[0] & people[2] or people[1] & people[2])
+    assert sum(len(part) for part in split) == len(dataset)
+    resized = course_split(dataset.resize(8))                    # the same people at any size
+    assert [set(part.labels.tolist()) for part in resized] == people
+    assert [set(part.labels.tolist()) for part in split.resize(8)] == people
+    with pytest.raises(FaceNetEduError):
+        course_split(synthetic_dataset(num_identities=3, images_per_identity=2, image_size=16))

@@ -16,6 +16,7 @@ from facenet_edu.evaluate import (
     evaluate_embeddings,
     evaluate_model,
     format_metrics_table,
+    summarise_runs,
     make_pairs,
     open_set_dir_at_far,
     pair_distances,
@@ -340,3 +341,24 @@ def test_metrics_table_has_a_row_per_method_and_a_column_per_metric():
     assert table[0].split() == ["method", "a", "b"]
     assert table[1].split() == ["model", "0.500", "0.250"]
     assert table[2].split() == ["raw_pixels", "1.000", "0.125"]
+
+
+def test_runs_are_summarised_by_mean_and_population_std_computed_by_hand():
+    runs = [{"a": 0.5, "b": 0.1}, {"a": 0.7, "b": 0.1}, {"a": 0.9, "b": 0.4}]
+    summary = summarise_runs(runs)
+    mean_a = (0.5 + 0.7 + 0.9) / 3
+    std_a = (((0.5 - mean_a) ** 2 + (0.7 - mean_a) ** 2 + (0.9 - mean_a) ** 2) / 3) ** 0.5
+    assert summary["a"] == pytest.approx((mean_a, std_a))
+    assert summary["b"] == pytest.approx((0.2, (2 * 0.1 ** 2 + 0.2 ** 2) ** 0.5 / 3 ** 0.5))
+    assert summarise_runs([{"a": 0.3}])["a"] == (0.3, 0.0)
+    with pytest.raises(FaceNetEduError):
+        summarise_runs([])
+
+
+def test_metrics_table_prints_mean_and_spread_for_a_row_of_several_runs():
+    results = {"semi-hard": [{"a": 0.5}, {"a": 0.7}, {"a": 0.9}], "eigenfaces": {"a": 0.25}}
+    table = format_metrics_table(results, metrics=("a",)).splitlines()
+    assert table[0].split() == ["method", "a"]
+    assert table[1].split() == ["semi-hard", "(3", "runs)", "0.700", "±", "0.163"]
+    assert table[2].split() == ["eigenfaces", "0.250"]
+    assert len({len(line) for line in table}) == 1                  # the columns line up
