@@ -417,3 +417,20 @@ def test_matcher_needs_a_threshold(matcher_setup):
     model, gallery, _, _ = matcher_setup
     with pytest.raises(FaceNetEduError, match="threshold"):
         widgets.new_face_matcher(model, gallery)
+
+
+# ---------------------------------------------------------------- static views
+
+
+def test_static_view_keeps_the_current_readouts_and_the_last_figure_of_an_explorer():
+    embeddings, labels = clustered_embeddings()
+    w = widgets.margin_explorer(embeddings, labels, margin=0.2)
+    first = widgets.static_view(w)
+    figures = [item for item in first if not isinstance(item, str)]
+    assert figures == [w.plot_output.figures[-1]] and len(figures) == 1
+    assert any(shown(text, "fe-count-easy") == str(w.counts["easy"]) for text in first if 'fe-count-easy' in text)
+    w.margin_slider.value = 0.8                                 # a new view: the still follows it
+    after = widgets.static_view(w)
+    assert [item for item in after if not isinstance(item, str)] == [w.plot_output.figures[-1]]
+    assert w.plot_output.figures[-1] is not figures[0]
+    assert any(shown(text, "fe-count-easy") == str(w.counts["easy"]) for text in after if 'fe-count-easy' in text)

@@ -15,6 +15,7 @@ Distances are computed once per widget; sliders update on release
 (``continuous_update=False``), so they stay responsive with a few thousand points.
 """
 
+from ._common import static_view
 from .playground import TripletPlayground, playground_figure, triplet_playground
 from .snapshots import SnapshotExplorer, snapshot_explorer
 from .triplets import MarginExplorer, NegativeExplorer, margin_explorer, negative_explorer
@@ -23,5 +24,5 @@ from .verification import NewFaceMatcher, ThresholdExplorer, new_face_matcher, t
 __all__ = [
     "MarginExplorer", "NegativeExplorer", "NewFaceMatcher", "SnapshotExplorer", "ThresholdExplorer", "TripletPlayground",
     "margin_explorer", "negative_explorer", "new_face_matcher", "playground_figure", "snapshot_explorer",
-    "threshold_explorer", "triplet_playground",
+    "static_view", "threshold_explorer", "triplet_playground",
 ]

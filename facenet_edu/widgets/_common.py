@@ -19,14 +19,49 @@ from ..mining import pair_masks
 def show(output: widgets.Output, fig, clear: bool = True) -> None:
     """Show ``fig`` (a figure from ``viz``, already closed in pyplot) in ``output``, replacing what was there.
 
-    Outside a Jupyter kernel (plain Python, tests) there is nothing to show it on, so nothing happens.
+    The output remembers the figures it shows (``output.figures``) for ``static_view``.
+    Outside a Jupyter kernel (plain Python, tests) there is nothing to show them on.
     """
+    shown = [] if clear else list(getattr(output, "figures", []))
+    output.figures = [*shown, fig]
     if get_ipython() is None:
         return
     with output:
         if clear:
             output.clear_output(wait=True)
         display(fig)
+
+
+def _parts(widget: widgets.Widget):
+    """The widget and everything inside it, depth first, in the order they are drawn."""
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _parts(child)
+
+
+def static_view(widget: widgets.Widget) -> list:
+    """Show what an explorer shows now as plain outputs: its readouts (HTML) and its figures.
+
+    A widget's view lives in the running kernel; a notebook saved to a code-hosting
+    site or opened before Run All shows nothing of it. Call this after building an
+    explorer so the saved notebook keeps a picture of its default view.
+
+    Returns:
+        The HTML texts and figures shown, in order (also when not in a kernel, for tests).
+    """
+    from IPython.display import HTML
+
+    shown = []
+    for part in _parts(widget):
+        if isinstance(part, widgets.HTML) and part.value.strip():
+            shown.append(part.value)
+        for fig in getattr(part, "figures", []):
+            shown.append(fig)
+    if get_ipython() is not None:
+        display(HTML("<i>A still of the explorer above, as it starts (for reading without running):</i>"))
+        for item in shown:
+            display(HTML(item) if isinstance(item, str) else item)
+    return shown
 
 
 def span(css_class: str, text: str, color: str | None = None) -> str:
