@@ -192,3 +192,18 @@ def test_every_module_imports_only_modules_below_it_and_no_private_names():
                 if name.startswith("_"):
                     problems.append(f"{path.relative_to(ROOT)} imports the private name {imported}.{name}")
     assert not problems, "\n".join(problems)
+
+
+def test_every_notebook_link_in_the_readme_points_at_a_heading_that_exists():
+    """The README's questions index links to notebook sections; a renamed heading must not break one."""
+    import json
+    from urllib.parse import unquote
+
+    root = Path(__file__).resolve().parent.parent
+    links = re.findall(r"\]\((notebooks/[^)#]+\.ipynb)#(.+?)\)(?=[;|\s]|$)", (root / "README.md").read_text(), re.M)
+    assert len(links) >= 10, "the questions index should link to notebook sections"
+    for notebook, anchor in links:
+        cells = json.loads((root / notebook).read_text())["cells"]
+        headings = [line.lstrip("#").strip() for cell in cells if cell["cell_type"] == "markdown"
+                    for line in "".join(cell["source"]).splitlines() if line.startswith("#")]
+        assert unquote(anchor) in {h.replace(" ", "-") for h in headings}, f"{notebook}#{anchor}: no such heading"
