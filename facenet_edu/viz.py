@@ -12,7 +12,7 @@ imports). The two conveniences that start from embeddings only take their distan
 (``distances.all_pair_distances``) or the kinds of negative (``mining.negative_categories``).
 
 Artists that tests and students may want to find carry a ``gid``: "threshold",
-"margin", "band", "positive", "operating-point", and the category names.
+"margin", "band", "positive", "roc", "operating-point", and the category names.
 """
 
 import warnings
@@ -396,7 +396,7 @@ def plot_roc(fpr, tpr, operating_point: tuple[float, float] | None = None, label
         raise FaceNetEduError(f"fpr and tpr must be non-empty and of equal length, got {len(fpr)} and {len(tpr)}.")
     fig, ax = _axes(ax, (4.5, 4.2))
     keep = fpr > 0 if log_far else np.ones(len(fpr), bool)
-    ax.plot(fpr[keep], tpr[keep], color=SAME_COLOR, label=label or "ROC")
+    ax.plot(fpr[keep], tpr[keep], color=SAME_COLOR, label=label or "ROC", gid="roc")
     if log_far:
         ax.set_xscale("log")
         ax.set_xlim(max(float(fpr[keep].min(initial=1.0)), 1e-5) / 1.5, 1.0)
