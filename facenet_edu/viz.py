@@ -411,3 +411,50 @@ def plot_roc(fpr, tpr, operating_point: tuple[float, float] | None = None, label
     ax.set_ylabel("true accept rate (1 - FRR)")
     ax.legend(fontsize=8, loc="lower right")
     return fig
+
+
+# Colours of the methods compared in one picture: never an identity's colour, never repeated.
+METHOD_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+def plot_dir_far(curves: dict, operating_points: dict | None = None, target_far: float | None = None,
+                 ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Open-set identification: detection and identification rate (DIR) against false-alarm rate (FAR).
+
+    One line per method (each its own colour from ``METHOD_COLORS``); the chosen
+    threshold of each is a dot, with error bars when a spread is given.
+
+    Args:
+        curves: {method: (far, dir)} arrays, e.g. from ``evaluate.open_set_curve``.
+        operating_points: optional {method: (far, dir)} or (far, dir, far_std, dir_std)
+            at the chosen threshold; drawn as dots (gid "operating-point").
+        target_far: optional stated false-alarm rate, a dotted vertical line (gid "target-far").
+        ax: draw here; title: axes title.
+    """
+    if not curves:
+        raise FaceNetEduError("plot_dir_far needs at least one curve.")
+    if len(curves) > len(METHOD_COLORS):
+        raise FaceNetEduError(f"At most {len(METHOD_COLORS)} curves in one picture, got {len(curves)}.")
+    fig, ax = _axes(ax, (5.5, 4.2))
+    for color, (method, (far, dir_)) in zip(METHOD_COLORS, curves.items()):
+        far, dir_ = to_numpy(far).astype(float).ravel(), to_numpy(dir_).astype(float).ravel()
+        if len(far) != len(dir_) or len(far) == 0:
+            raise FaceNetEduError(f"{method}: far and dir must be non-empty and of equal length, got {len(far)} and {len(dir_)}.")
+        ax.step(far, dir_, where="post", color=color, label=method, gid="dir-far")
+        point = (operating_points or {}).get(method)
+        if point is not None:
+            x, y = point[0], point[1]
+            xerr, yerr = (point[2], point[3]) if len(point) == 4 else (None, None)
+            drawn = ax.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt="o", color=color, markeredgecolor="black",
+                                capsize=3, label=f"{method} at its threshold: FAR {x:.0%}, DIR {y:.0%}")
+            drawn.lines[0].set_gid("operating-point")
+    if target_far is not None:
+        ax.axvline(target_far, color="gray", linestyle=":", gid="target-far", label=f"stated FAR {target_far:.0%}")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_xlabel("false-alarm rate: strangers accepted (FAR)")
+    ax.set_ylabel("enrolled people found and named (DIR)")
+    ax.legend(fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig

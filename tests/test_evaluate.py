@@ -18,7 +18,11 @@ from facenet_edu.evaluate import (
     format_metrics_table,
     summarise_runs,
     make_pairs,
+    merge_open_set_scores,
+    open_set_curve,
     open_set_dir_at_far,
+    open_set_scores,
+    open_set_threshold,
     pair_distances,
     rank1_accuracy,
     roc_auc,
@@ -210,6 +214,86 @@ def test_open_set_on_a_hand_built_case():
     assert result["num_known_probes"] == 2.0 and result["num_unknown_probes"] == 4.0
     lenient = open_set_dir_at_far(x, labels, far=1.0, seed=0)  # every stranger accepted: DIR is closed-set rank-1
     assert lenient["dir"] == lenient["rank1_known"] == 1.0
+
+
+def _loop_open_set(x, labels, strangers, gallery_per_person):
+    """Brute force: gallery, probes and each probe's nearest gallery image by explicit loops."""
+    gallery, known, unknown = [], [], []
+    for person in sorted(set(labels.tolist())):
+        images = [i for i in range(len(labels)) if labels[i] == person]
+        if person in strangers:
+            unknown += images
+        else:
+            gallery += images[:gallery_per_person]
+            known += images[gallery_per_person:]
+    rows = []
+    for i in known + unknown:
+        best = min(gallery, key=lambda g: float(np.sqrt(((x[i] - x[g]) ** 2).sum())))
+        rows.append((i, float(np.sqrt(((x[i] - x[best]) ** 2).sum())), labels[best], labels[best] == labels[i], i in known))
+    return rows
+
+
+@pytest.mark.parametrize("gallery_per_person", [1, 3])
+def test_open_set_scores_and_curve_match_a_brute_force_loop(gallery_per_person):
+    x, labels = _random_embeddings(n=90, people=9, seed=4)
+    strangers = {2, 5, 7}
+    scores = open_set_scores(torch.from_numpy(x), labels, sorted(strangers), gallery_per_person)
+    rows = _loop_open_set(x, labels, strangers, gallery_per_person)
+    assert scores["probe"].tolist() == [r[0] for r in rows]
+    assert np.allclose(scores["nearest_distance"], [r[1] for r in rows])
+    assert scores["nearest_label"].tolist() == [r[2] for r in rows]
+    assert scores["right_person"].tolist() == [r[3] for r in rows]
+    assert scores["is_known"].tolist() == [r[4] for r in rows]
+    default = open_set_curve(scores)
+    assert default["thresholds"][0] == -np.inf and (default["far"][0], default["dir"][0]) == (0.0, 0.0)
+    assert default["far"][-1] == 1.0 and len(default["thresholds"]) == len(np.unique(scores["nearest_distance"])) + 1
+    loop_d = np.unique([r[1] for r in rows])
+    between = np.r_[-np.inf, (loop_d[:-1] + loop_d[1:]) / 2, np.inf]     # no threshold sits on a distance
+    curve = open_set_curve(scores, between)
+    for t, far, dir_ in zip(between, curve["far"], curve["dir"]):
+        strangers_accepted = [d <= t for _, d, _, _, known in rows if not known]
+        found = [d <= t and right for _, d, _, right, known in rows if known]
+        assert far == pytest.approx(sum(strangers_accepted) / len(strangers_accepted))
+        assert dir_ == pytest.approx(sum(found) / len(found))
+    rank1 = np.mean([right for _, _, _, right, known in rows if known])
+    assert curve["dir"][-1] == default["dir"][-1] == pytest.approx(rank1)     # everyone accepted: DIR is closed-set rank-1
+
+
+@pytest.mark.parametrize("target", [0.0, 0.1, 0.25, 1.0])
+def test_open_set_threshold_is_the_largest_with_at_most_the_target_false_alarms(target):
+    x, labels = _random_embeddings(n=90, people=9, seed=5)
+    scores = open_set_scores(x, labels, [0, 3, 8], 2)
+    threshold = open_set_threshold(scores, target)
+    stranger_d = np.sort(scores["nearest_distance"][~scores["is_known"]])
+    accepted = sum(d <= threshold for d in stranger_d)
+    assert accepted <= target * len(stranger_d)
+    # one more stranger (the next distance up) would break the target
+    if accepted < len(stranger_d):
+        assert accepted + 1 > target * len(stranger_d) or stranger_d[accepted] == stranger_d[accepted - 1]
+    assert open_set_curve(scores, [threshold])["far"][0] == pytest.approx(accepted / len(stranger_d))
+
+
+def test_merged_trials_pool_their_probes():
+    x, labels = _random_embeddings(n=60, people=6, seed=6)
+    trials = [open_set_scores(x, labels, [p], 2) for p in range(6)]
+    merged = merge_open_set_scores(trials)
+    assert len(merged["probe"]) == sum(len(t["probe"]) for t in trials)
+    assert merged["trial"].tolist() == [k for k, t in enumerate(trials) for _ in t["probe"]]
+    pooled_far = open_set_curve(merged, [0.8])["far"][0]
+    strangers = np.concatenate([t["nearest_distance"][~t["is_known"]] for t in trials])
+    assert pooled_far == pytest.approx(np.mean(strangers <= 0.8))
+
+
+def test_open_set_needs_an_enrolled_person_and_a_stranger():
+    x, labels = _clustered()
+    with pytest.raises(FaceNetEduError, match="enrolled person"):
+        open_set_scores(x, labels, [0, 1, 2, 3])
+    with pytest.raises(FaceNetEduError, match="enrolled person"):
+        open_set_scores(x, labels, [])
+    scores = open_set_scores(x, labels, [0])
+    only_known = {k: v[scores["is_known"]] for k, v in scores.items()}
+    with pytest.raises(FaceNetEduError, match="strangers"):
+        open_set_curve(only_known)
 
 
 # ---------------------------------------------------------------- baselines

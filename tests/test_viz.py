@@ -275,3 +275,21 @@ def test_umap_projects_new_embeddings(umap_fit):
 def test_umap_needs_enough_points():
     with pytest.raises(FaceNetEduError, match="at least 5"):
         viz.fit_umap(torch.randn(3, 8))
+
+
+def test_dir_far_curves_each_their_colour_with_points_and_spread():
+    curves = {"course model": ([0.0, 0.1, 0.5, 1.0], [0.0, 0.6, 0.9, 1.0]),
+              "small network": ([0.0, 0.2, 0.7, 1.0], [0.0, 0.3, 0.7, 0.8])}
+    fig = viz.plot_dir_far(curves, {"course model": (0.1, 0.6), "small network": (0.2, 0.3, 0.05, 0.1)}, target_far=0.05)
+    ax = fig.axes[0]
+    lines = [line for line in ax.lines if line.get_gid() == "dir-far"]
+    assert [line.get_xdata().tolist() for line in lines] == [c[0] for c in curves.values()]
+    assert len({to_rgba(line.get_color()) for line in lines}) == 2                 # no colour repeats
+    points = [line for line in ax.lines if line.get_gid() == "operating-point"]
+    assert [(p.get_xdata()[0], p.get_ydata()[0]) for p in points] == [(0.1, 0.6), (0.2, 0.3)]
+    assert [to_rgba(p.get_color()) for p in points] == [to_rgba(line.get_color()) for line in lines]
+    (target,) = [line for line in ax.lines if line.get_gid() == "target-far"]
+    assert np.allclose(target.get_xdata(), 0.05)
+    assert len(ax.collections) >= 2                                                # the error bars of the second point
+    with pytest.raises(FaceNetEduError, match="equal length"):
+        viz.plot_dir_far({"bad": ([0.0, 1.0], [0.0])})
