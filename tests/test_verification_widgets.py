@@ -72,3 +72,33 @@ def test_static_view_of_the_threshold_explorer_shows_its_readout_and_roc_figure(
     far, tar = loop_rates(distances, is_same, 0.9)
     point = drawn(figures[0].axes[0], "operating-point")
     assert (point[0][0], point[1][0]) == pytest.approx((far, tar))
+
+
+def test_static_view_of_the_matcher_shows_the_bar_chart_of_the_chosen_sample():
+    import torch
+
+    from facenet_edu.faces import prepare_face
+    from facenet_edu.gallery import Gallery
+    from facenet_edu.model import EmbeddingNet, ModelConfig, embed
+    from facenet_edu.synthetic import make_synthetic_faces
+
+    images, labels = make_synthetic_faces(4, 3, 32, seed=1)               # (12, 1, 32, 32)
+    torch.manual_seed(0)
+    model = EmbeddingNet(ModelConfig(embedding_dim=16, width=4, image_size=32)).eval()
+    enrolled = {f"person{i}": embed(model, images[labels == i][:2]).numpy() for i in range(3)}
+    gallery = Gallery()
+    for name, emb in enrolled.items():
+        gallery.enroll_embeddings(name, emb)
+    query = images[labels == 3][0, 0].numpy()                             # a person not enrolled
+    w = widgets.new_face_matcher(model, gallery, {"stranger": query}, threshold=0.05, detect=False, top_k=3)
+    assert not [item for item in widgets.static_view(w) if not isinstance(item, str)]   # nothing chosen yet: no chart
+    w.sample_dropdown.value = "stranger"
+    (figure,) = [item for item in widgets.static_view(w) if not isinstance(item, str)]
+    q = embed(model, prepare_face(query, 32, detect=False))[0].numpy()
+    per_person = {}
+    for name, emb in enrolled.items():                                    # each person's nearest enrolled photo
+        per_person[name] = min(float(np.sqrt(((q - e) ** 2).sum())) for e in emb)
+    expected = sorted(per_person.values())[::-1]                          # the chart lists the nearest at the top
+    bars = [patch.get_width() for patch in figure.axes[1].patches]
+    assert bars == pytest.approx(expected, abs=1e-5)
+    assert w.verdict == ("unknown" if min(per_person.values()) > 0.05 else min(per_person, key=per_person.get))
