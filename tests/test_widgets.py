@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.offsetbox import AnnotationBbox  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -277,6 +278,37 @@ def test_snapshot_explorer_fits_one_map(monkeypatch, fit_on):
     torch.testing.assert_close(fitted_on[0], expected_fit)
     assert [p.shape for p in w.points] == [(20, 2), (20, 2)]
     np.testing.assert_allclose(w.points[0], (embeddings * 0.5).numpy() @ Linear(8).matrix, rtol=1e-5)
+
+
+def test_snapshot_explorer_draws_at_most_max_thumbnails_faces():
+    embeddings, labels = clustered_embeddings()                         # 20 points
+    snapshots = [(0, embeddings)]
+    images = torch.rand(len(labels), 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    reducer = linear_map()(8)
+    for limit, expected in ((5, 5), (0, 0), (100, 20)):
+        w = widgets.snapshot_explorer(snapshots, labels, reducer=reducer, images=images, max_thumbnails=limit)
+        faces = [a for a in w.figure.axes[0].artists if isinstance(a, AnnotationBbox)]
+        assert len(faces) == expected
+
+
+def test_snapshot_filmstrip_draws_evenly_spaced_frames_on_the_shared_view():
+    embeddings, labels = clustered_embeddings()
+    g = torch.Generator().manual_seed(1)
+    snapshots = [(10 * k, torch.nn.functional.normalize(embeddings + torch.randn(embeddings.shape, generator=g) / (k + 1),
+                                                         dim=1)) for k in range(7)]
+    unseen = labels >= 3
+    w = widgets.snapshot_explorer(snapshots, labels, reducer=linear_map()(8), is_unseen=unseen)
+    fig = w.filmstrip(num_frames=4)
+    expected_frames = [round(i * 6 / 3) for i in range(4)]            # 0, 2, 4, 6: first and last included
+    assert w.filmstrip_frames == expected_frames
+    assert len(fig.axes) == 4
+    for ax, frame in zip(fig.axes, expected_frames):
+        assert ax.get_title() == f"step {10 * frame}"
+        (training,) = [c for c in ax.collections if c.get_gid() == "training"]
+        np.testing.assert_allclose(training.get_offsets(), w.points[frame][~unseen.numpy()], rtol=1e-5)
+        assert (ax.get_xlim(), ax.get_ylim()) == (tuple(w.limits[0]), tuple(w.limits[1]))
+        assert not [a for a in ax.artists if isinstance(a, AnnotationBbox)]
+    assert len(w.filmstrip(num_frames=20).axes) == 7                    # never more frames than snapshots
 
 
 def test_snapshot_explorer_without_snapshots_says_what_to_do():

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from .. import viz
 from ..errors import FaceNetEduError
@@ -16,7 +17,8 @@ from ._common import shared_limits, show, span
 class SnapshotExplorer(widgets.VBox):
     """See ``snapshot_explorer``. State: ``frame``, ``step``, ``points`` (every frame's (M, 2) positions)."""
 
-    def __init__(self, snapshots, labels, reducer, is_unseen, names, images, fit_on: str, seed: int):
+    def __init__(self, snapshots, labels, reducer, is_unseen, names, images, fit_on: str, seed: int,
+                 max_thumbnails: int):
         if not snapshots:
             raise FaceNetEduError("No snapshots to show: train with a probe set so History.snapshots is filled.")
         if fit_on not in ("final", "all"):
@@ -24,6 +26,7 @@ class SnapshotExplorer(widgets.VBox):
         self.steps = [int(step) for step, _ in snapshots]
         frames = [torch.as_tensor(e, dtype=torch.float32).detach().cpu() for _, e in snapshots]
         self.labels, self.is_unseen, self.names, self.images = labels, is_unseen, names, images
+        self.max_thumbnails = int(max_thumbnails)
         if reducer is None and fit_on == "all":                             # one map fitted on every frame
             reducer = viz.fit_umap(torch.cat(frames), seed=seed)
             stacked = viz.project(reducer, torch.cat(frames))
@@ -50,14 +53,30 @@ class SnapshotExplorer(widgets.VBox):
         self.summary.value = (f"<div>training step {span('fe-snapshot-step', str(self.step))} "
                               f"(snapshot {self.frame + 1} of {len(self.steps)})</div>")
         fig = viz.plot_embedding_2d(self.points[self.frame], self.labels, names=self.names, images=self.images,
-                                    is_unseen=self.is_unseen, title=f"step {self.step}", limits=self.limits)
+                                    is_unseen=self.is_unseen, title=f"step {self.step}", limits=self.limits,
+                                    max_thumbnails=self.max_thumbnails)
         self.figure = fig
         show(self.plot_output, fig)
+
+    def filmstrip(self, num_frames: int = 4) -> Figure:
+        """``num_frames`` evenly spaced frames side by side, first and last included, on the shared view.
+
+        What the slider shows, as one static figure a saved notebook keeps (no thumbnails:
+        at this size they would hide the points). ``self.filmstrip_frames`` holds the
+        frame indices drawn.
+        """
+        frames = np.unique(np.linspace(0, len(self.steps) - 1, max(1, num_frames)).round().astype(int))
+        self.filmstrip_frames = [int(f) for f in frames]
+        fig, axes = viz.new_figure(1, len(frames), figsize=(4.2 * len(frames), 4.2))
+        for ax, frame in zip(axes[0], self.filmstrip_frames):
+            viz.plot_embedding_2d(self.points[frame], self.labels, names=self.names, is_unseen=self.is_unseen,
+                                  ax=ax, limits=self.limits, title=f"step {self.steps[frame]}")
+        return fig
 
 
 def snapshot_explorer(snapshots: Sequence[tuple[int, torch.Tensor]], labels, reducer=None, is_unseen=None,
                       names: Sequence[str] | None = None, images=None, fit_on: str = "final",
-                      seed: int = 0) -> SnapshotExplorer:
+                      seed: int = 0, max_thumbnails: int = 20) -> SnapshotExplorer:
     """A slider (and play button) over training snapshots, drawn on one shared UMAP map.
 
     Args:
@@ -69,8 +88,11 @@ def snapshot_explorer(snapshots: Sequence[tuple[int, torch.Tensor]], labels, red
         fit_on: "final" fits the map on the last snapshot and places the others on it;
             "all" fits it on every snapshot stacked (slower, exact for every frame).
         seed: UMAP's random_state.
+        max_thumbnails: at most this many faces drawn on a frame (evenly spaced), so they
+            do not bury the points.
 
     Returns:
-        the widget; ``w.frame_slider``, ``w.frame``, ``w.step``, ``w.points``, ``w.reducer``.
+        the widget; ``w.frame_slider``, ``w.frame``, ``w.step``, ``w.points``, ``w.reducer``;
+        ``w.filmstrip(num_frames)`` draws a few frames side by side as one static figure.
     """
-    return SnapshotExplorer(snapshots, labels, reducer, is_unseen, names, images, fit_on, seed)
+    return SnapshotExplorer(snapshots, labels, reducer, is_unseen, names, images, fit_on, seed, max_thumbnails)
