@@ -289,3 +289,18 @@ def test_margin_curve_shows_the_margin_each_stretch_trained_with():
     assert margin_line.get_drawstyle() == "steps-pre"                   # y[i] holds over (x[i-1], x[i]]
     assert list(margin_line.get_xdata()) == [0, 2, 5, 5]
     assert list(margin_line.get_ydata()) == pytest.approx([0.2, 0.2, 0.6, 0.4])
+
+
+@widget_test
+def test_static_view_shows_the_readouts_and_the_picture_of_the_current_step():
+    w = widgets.triplet_playground(steps_per_frame=5)
+    w.play.value += 1
+    shown_items = widgets.static_view(w)
+    figures = [item for item in shown_items if isinstance(item, Figure)]
+    assert figures == [w.figure]
+    assert any(shown(text, "fe-steps") == "5" for text in shown_items if isinstance(text, str) and "fe-steps" in text)
+    lines = [line for line in w.figure.axes[0].get_lines() if str(line.get_gid()).startswith("person-")]
+    drawn = np.concatenate([np.column_stack(line.get_data_3d()) for line in lines])   # the points on the sphere
+    expected = w.state.embeddings.numpy()
+    assert len(drawn) == len(expected)
+    assert all(np.abs(expected - point).sum(axis=1).min() < 1e-5 for point in drawn)  # each drawn point is an embedding

@@ -134,6 +134,7 @@ class TripletPlayground(widgets.VBox):
         self.drawing = PlaygroundFigure(self.state)
         self.figure = self.drawing.figure
         self.image = widgets.Image(format="png")
+        self.image.figures = [self.figure]           # what static_view shows: the picture, redrawn in place
         super().__init__(children=[widgets.HBox([self.play, self.reset_button, self.strategy_dropdown]),
                                    self.margin_slider, self.summary, self.image])
         # A frame per step up of play's counter; its stop button and reset set it back to 0, which trains nothing.
