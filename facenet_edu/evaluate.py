@@ -517,13 +517,13 @@ def format_metrics_table(results: dict[str, dict[str, float] | Sequence[dict[str
             {metric: value} per seed or fold]}, printed as "mean ± std (n runs)".
         metrics: the columns, in order (default the five headline metrics).
     """
-    def cell(values, metric: str) -> str:
+    def row(values) -> list[str]:
         if isinstance(values, dict):
-            return f"{values[metric]:.3f}"
-        mean, std = summarise_runs(values)[metric]
-        return f"{mean:.3f} ± {std:.3f}"
+            return [f"{values[m]:.3f}" for m in metrics]
+        summary = summarise_runs(values)                  # once per row, not once per column
+        return [f"{summary[m][0]:.3f} ± {summary[m][1]:.3f}" for m in metrics]
 
-    cells = {method: [cell(values, m) for m in metrics] for method, values in results.items()}
+    cells = {method: row(values) for method, values in results.items()}
     names = {method: method if isinstance(values, dict) else f"{method} ({len(values)} runs)" for method, values in results.items()}
     name_width = max(12, *(len(n) + 2 for n in names.values()))
     widths = [max(len(m), *(len(row[i]) for row in cells.values())) + 2 for i, m in enumerate(metrics)]
