@@ -26,6 +26,7 @@ from .data import (
     synthetic_dataset,
 )
 from .errors import FaceNetEduError
+from .exercises import check  # fe.exercises.check(name, fn): the exercises at the end of each notebook
 from .faces import embed_faces, prepare_dataset, prepare_face
 from .images import read_image
 from .losses import (
