@@ -26,8 +26,8 @@ from .losses import CenterLoss, triplet_loss
 from .matching import UNKNOWN, choose_threshold as package_choose_threshold
 from .mining import select_negatives, valid_triplet_mask
 
-UNIT_WHY = ("Embeddings are L2-normalised (unit rows), so distances lie in [0, 2] and a margin or threshold means "
-            "the same for every model; without that, a network could satisfy any margin by making embeddings longer.")
+UNIT_WHY = ("\nThe embeddings are L2-normalised (unit rows), so distances lie in [0, 2] and a margin or a threshold\n"
+            "means the same for every model; without that, a network could meet any margin by making embeddings longer.")
 
 
 def _unit(generator: torch.Generator, *shape: int) -> torch.Tensor:
@@ -80,7 +80,7 @@ TRIPLET_LOSS = Exercise(
 Return one number (a 0-d tensor, so you can call .backward() on it): the MEAN over the T triplets of
     max(0, ||a - p|| - ||a - n|| + margin)
 with plain Euclidean distances ||x|| = sqrt(sum of squares), not squared ones. A triplet whose negative is
-already `margin` farther than the positive costs 0. """ + UNIT_WHY,
+already `margin` farther than the positive costs 0.""" + UNIT_WHY,
     reference=lambda anchor, positive, negative, margin: triplet_loss(anchor, positive, negative, margin),
     mistakes={
         "squared distances": lambda a, p, n, margin: triplet_loss(a, p, n, margin, squared=True),
@@ -164,7 +164,7 @@ A negative n is an image of someone else. It is semi-hard when  d(a, p) < d(a, n
 farther than the positive, but inside the margin (Euclidean distances). Return the index into embeddings
 (an int) of the CLOSEST semi-hard negative; on a tie, the lower index. Return None when the pair has no
 semi-hard negative (the package's rule: mining.select_negatives, semihard_negatives(fallback="skip")).
-A negative exactly as far as the positive is hard, not semi-hard. """ + UNIT_WHY,
+A negative exactly as far as the positive is hard, not semi-hard.""" + UNIT_WHY,
     reference=_semi_hard_reference,
     mistakes={rule: _semi_hard_mistake(rule) for rule in ("hardest", "wrong side", "ignores margin", "ties are semi-hard")},
     hints={
@@ -270,8 +270,7 @@ CHOOSE_THRESHOLD = Exercise(
 - test_dists, test_is_same: the same for the test pairs; margin: the margin the network was trained with.
 A pair is called "same person" when its distance is <= threshold. Return a float: a threshold with the best
 accuracy on the VALIDATION pairs (any threshold that reaches the best accuracy passes). You get the test pairs
-because your notebook has them too: the test accuracy is only honest if they played no part in the choice.
-""" + UNIT_WHY,
+because your notebook has them too: the test accuracy is only honest if they played no part in the choice.""" + UNIT_WHY,
     reference=lambda val_dists, val_is_same, test_dists, test_is_same, margin:
         package_choose_threshold(val_dists, val_is_same),
     mistakes={
