@@ -52,8 +52,12 @@ class Face:
     Attributes:
         box: (x, y, width, height) in pixels of the image given, inside the image.
         landmarks: (5, 2) float32 (x, y), read-only: left eye, right eye, nose tip,
-            left and right mouth corner, where "left" means the image's left.
+            left and right mouth corner, where "left" means the image's left; a face cut
+            by the image's edge may have some outside the image.
         score: O-Net's probability that the box holds a face, in [0.7, 1].
+
+    Two faces compare equal only if they are the same object (``eq=False``): an array
+    field has no single truth value for ``==``.
     """
 
     box: tuple[int, int, int, int]
