@@ -307,10 +307,13 @@ def _load_cache(path: Path, key: str, size: int, extra: tuple[str, ...], check) 
     rest (N against the number of photos, the extra arrays).
     """
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, KeyError, AttributeError, zipfile.BadZipFile, zlib.error):
-        return None  # missing, truncated, not a zip (a plain .npy has no .files), pickled objects
+        opened = np.load(path, allow_pickle=False)
+        if not isinstance(opened, np.lib.npyio.NpzFile):
+            return None  # a plain .npy array
+        with opened:
+            arrays = {k: opened[k] for k in opened.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+        return None  # missing, truncated, not a zip, pickled objects
     if set(arrays) != {"format_version", "key", "images", *extra}:
         return None
     version, stored_key, images = arrays["format_version"], arrays["key"], arrays["images"]
