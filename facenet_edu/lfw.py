@@ -39,11 +39,11 @@ The cache: prepared faces are kept in ``data/cache/lfw_*.npz`` (float32, exactly
 prepared, written all-or-nothing), so only the first load reads the JPEGs (about a
 minute on a 2-core CPU). Each file stores the SHA-256 of what it was built from: the
 cache format version, the preprocessing, ``LFW_FACE_BOX``, the ordered list of photos
-with their sizes and modification times (``stat`` only, no JPEG is hashed) and, for
+with their sizes, modification and status-change times (``stat`` only, no JPEG is hashed) and, for
 pairs, the pair list's bytes. On load the hash is recomputed and every array checked
 (names, dtypes, shapes against the preprocessing and the number of photos, values finite
 and in [0, 1]); a cache that fails any check is rebuilt. Limit: a photo rewritten with
-the same size within the file system's timestamp resolution is not noticed.
+the same size within one tick of the file system's clock (a few milliseconds) is not noticed.
 """
 
 import hashlib
@@ -283,8 +283,12 @@ def _prepare_many(paths: list[Path], preprocessing: dict, progress: bool) -> tup
 
 # ---------------------------------------------------------------------------------------------- the cache
 def _photo_record(home: Path, path: Path, stat: os.stat_result) -> list:
-    """What the cache key knows of a photo: its place, size and modification time (a ``stat``, no reading)."""
-    return [path.relative_to(home / PHOTO_FOLDER).as_posix(), stat.st_size, stat.st_mtime_ns]
+    """What the cache key knows of a photo: its place, size, modification and status-change times (a ``stat``).
+
+    The status-change time (``st_ctime_ns``) cannot be set back by a copy tool, so a photo
+    replaced by one of the same size and the same preserved modification time is noticed.
+    """
+    return [path.relative_to(home / PHOTO_FOLDER).as_posix(), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
 
 
 def _cache_key(preprocessing: dict, **sources) -> str:

@@ -5,6 +5,7 @@ file the folder or the pair line names), so a stale cache cannot pass.
 """
 
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -43,8 +44,8 @@ def no_photo_reading(monkeypatch):
     return lambda: monkeypatch.setattr(lfw, "prepare_lfw_photo", refuse)
 
 
-def save_photo(path: Path, seed: int) -> None:
-    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (250, 250, 3), dtype=np.uint8)).save(path, quality=95)
+def save_photo(path: Path, seed: int, quality: int = 95) -> None:
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (250, 250, 3), dtype=np.uint8)).save(path, quality=quality)
 
 
 def read_by_hand(home: Path, size: int = SIZE) -> dict[str, torch.Tensor]:
@@ -112,6 +113,21 @@ def test_a_swapped_person_an_added_photo_and_an_edited_photo_rebuild_the_people_
     assert_people_match(people(home, exclude=()), expected)
     no_photo_reading()  # unchanged copy: the cache serves it, no photo is read
     assert_people_match(people(home, exclude=()), expected)
+
+
+def test_a_photo_replaced_with_the_same_size_and_modification_time_is_noticed(home):
+    """What ``cp --preserve`` or ``rsync -a`` does: only the status-change time tells the new photo from the old."""
+    photo = home / "lfw_funneled" / "Ann_A" / "Ann_A_0002.jpg"
+    people(home, exclude=())
+    old, stat = photo.read_bytes(), photo.stat()
+    time.sleep(0.05)  # more than a tick of the file system's clock
+    save_photo(photo, 702, quality=75)
+    new = photo.read_bytes()
+    assert len(new) < len(old)  # the fixture saved at quality 95; a JPEG decoder ignores what follows its end marker
+    photo.write_bytes(new + bytes(len(old) - len(new)))
+    os.utime(photo, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (photo.stat().st_size, photo.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    assert_people_match(people(home, exclude=()), read_by_hand(home))
 
 
 def test_an_edited_pair_list_rebuilds_the_pairs_cache(home, no_photo_reading):
