@@ -158,7 +158,8 @@ def read_pair_list(path: str | Path) -> list[tuple[str, int, str, int, int]]:
 
 def _read_pair_bytes(path: Path) -> bytes:
     if not path.is_file():
-        raise FaceNetEduError(f"{path}: no such LFW pair list. It ships with LFW (scikit-learn downloads it with the photos).")
+        raise FaceNetEduError(f"{path}: no such LFW pair list. It ships with LFW "
+                              "(scikit-learn downloads it with the photos).")
     try:
         return path.read_bytes()
     except OSError as err:
@@ -171,8 +172,10 @@ def _parse_pair_list(data: bytes, path: Path) -> list[tuple[str, int, str, int, 
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise FaceNetEduError(f"{path}: byte {err.start} is not UTF-8 text; an LFW pair list is plain text. {damaged}") from err
-    lines = [(number, line.split()) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        raise FaceNetEduError(f"{path}: byte {err.start} is not UTF-8 text; an LFW pair list is plain text. "
+                              f"{damaged}") from err
+    # split on "\n" only (splitlines also splits on form feeds and the like, which would shift the line numbers)
+    lines = [(number, line.split()) for number, line in enumerate(text.split("\n"), 1) if line.strip()]
     if not lines:
         raise FaceNetEduError(f"{path}: the pair list is empty. {damaged}")
     (header_line, header), body = lines[0], lines[1:]
