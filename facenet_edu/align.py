@@ -15,11 +15,11 @@ import numpy as np
 from .errors import FaceNetEduError, check_number
 
 # The median landmarks on LFW's 250x250 deep-funneled photos, (x, y) in pixels: left eye, right eye,
-# nose tip, left and right mouth corner ("left" = the one further left in the photo). Measured with the
-# MTCNN landmarks on 300 random photos (seed 0) by scripts/measure_lfw_landmarks.py (299 with a face; the
-# 10th-90th percentiles lie within 3 px of the eyes' medians, 6 px of the nose's; 1000 other photos give
-# medians within 1 px); a test checks the detector still finds them.
-LFW_LANDMARKS = np.array([[104.0, 113.0], [146.0, 112.0], [126.0, 137.0], [107.0, 158.0], [144.0, 158.0]], np.float32)
+# nose tip, left and right mouth corner ("left" = the one further left in the photo). Measured with
+# facenet_edu.detector on 300 random photos (seed 0) by scripts/measure_lfw_landmarks.py (a face in 299),
+# rounded to half a pixel; the 10th-90th percentiles lie within 3 px of the eyes' medians and 6 px of the
+# nose's. A test checks that the detector still finds them.
+LFW_LANDMARKS = np.array([[104.5, 113.0], [146.5, 112.0], [126.0, 137.0], [108.0, 159.0], [144.5, 158.5]], np.float32)
 LFW_CROP = (58, 58, 134, 134)   # (x, y, width, height): the square of a 250x250 LFW photo the template frames
 # Where the 5 landmarks go in the network's square input, in unit coordinates (0 = left/top edge, 1 = right/bottom).
 # Defined from LFW: a photo with LFW's median landmarks is warped onto exactly the square LFW_CROP.
