@@ -238,6 +238,7 @@ def test_a_new_photo_and_a_photo_with_known_landmarks_take_the_same_path(tmp_pat
         assert count == 1 and known.shape == (1, 1, image_size, image_size)
         assert torch.equal(new_photo, known)
         assert torch.equal(known[0, 0], torch.from_numpy(align_face(read_image(path), LFW_LANDMARKS, image_size)))
+        assert torch.equal(prepare_aligned_face(read_image(path), LFW_LANDMARKS, image_size), known)  # read once, pass the array
 
 
 def _att_photo(att_dir, person: str, scale: float, at: tuple[int, int], size=(400, 500), seed=0) -> tuple[np.ndarray, tuple]:
