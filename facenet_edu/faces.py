@@ -223,9 +223,12 @@ def face_crop(
 def prepare_aligned_face(image: ImageLike, landmarks: np.ndarray, image_size: int) -> torch.Tensor:
     """One photo as the network's input from KNOWN landmarks, no detection: the path of every aligned crop.
 
-    ``prepare_face`` with ``crop="aligned"`` ends here with the landmarks the detector
-    found, so a photo with known landmarks (LFW's aligned photos and ``align.LFW_LANDMARKS``)
-    and a new photo where the detector finds the same landmarks give the same tensor, bit for bit.
+    ``prepare_face`` with ``crop="aligned"`` takes the same two steps (``align.align_face``,
+    then ``to_network_input``, which only copies an S x S crop) with the landmarks the
+    detector found, so a photo with known landmarks (LFW's aligned photos and
+    ``align.LFW_LANDMARKS``) and a new photo where the detector finds the same landmarks
+    give the same tensor, bit for bit (a test checks it). An array already read with
+    ``images.read_image`` may be passed instead of the path: reading it again changes nothing.
 
     Args:
         image: a file path, Pillow image or array.
