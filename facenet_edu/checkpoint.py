@@ -1,7 +1,7 @@
 """Checkpoints: one file that rebuilds the model with everything needed to use it, written whole and checked on load.
 
 A checkpoint holds the model's settings (``ModelConfig``, which includes its
-preprocessing: input size and face-crop border), its weights, the training settings,
+preprocessing: input size, face crop and crop border), its weights, the training settings,
 the verification threshold chosen on validation people, and provenance (plain values
 such as the dataset name and the people held out for evaluation).
 
@@ -28,11 +28,15 @@ from .model import EmbeddingNet, ModelConfig
 from .runtime import resolve_device
 
 CHECKPOINT_FORMAT = "facenet-edu-checkpoint"
-CHECKPOINT_VERSION = 2   # 1: threshold and provenance mixed in "extra"; 2: threshold and provenance apart
+# 1: threshold and provenance mixed in "extra"; 2: threshold and provenance apart; 3: model_config holds
+# ``crop`` ("aligned" or "box"). Versions 1 and 2 predate aligned crops: they load with crop="box".
+CHECKPOINT_VERSION = 3
+CROP_BEFORE_VERSION_3 = "box"
 PLAIN_TYPES = (str, int, float, bool, type(None))
 _KEYS = {
     1: {"format", "version", "model_config", "state_dict", "train_config", "extra"},
     2: {"format", "version", "model_config", "state_dict", "train_config", "threshold", "provenance"},
+    3: {"format", "version", "model_config", "state_dict", "train_config", "threshold", "provenance"},
 }
 
 
@@ -40,8 +44,8 @@ class Checkpoint(NamedTuple):
     """What ``read_checkpoint`` returns: the model and everything needed to use it.
 
     Attributes:
-        model: the ``EmbeddingNet`` in eval mode; ``model.config`` holds its input size
-            and face-crop border (``image_size``, ``crop_margin``).
+        model: the ``EmbeddingNet`` in eval mode; ``model.config`` holds its input size,
+            face crop and crop border (``image_size``, ``crop``, ``crop_margin``).
         threshold: the verification threshold stored at training time, or None.
         provenance: plain values saved with the model (dataset, held-out people, ...),
             plus ``train_config``, the training settings as a dict (empty if unknown).
@@ -116,16 +120,21 @@ def save_checkpoint(path: str | Path, model: EmbeddingNet, config=None, *, thres
     write_atomically(path, lambda handle: torch.save(payload, handle))
 
 
-def _model_config(raw, where: str) -> ModelConfig:
+def _model_config(raw, version: int, where: str) -> ModelConfig:
+    """The checked ``ModelConfig`` of a file of format ``version``; files before version 3 get crop="box"."""
     if not isinstance(raw, dict):
         raise FaceNetEduError(f"{where}: model_config must be a dict, got {type(raw).__name__}.")
     known = {f.name for f in fields(ModelConfig)}
+    if version < 3:  # written before aligned crops existed: the face box crop is the one the model was trained with
+        known.discard("crop")
     unknown = sorted(set(map(str, raw)) - known)
     if unknown:
         raise FaceNetEduError(f"{where}: model_config has unknown fields {unknown}; it was written by another program or damaged.")
     missing = sorted(known - set(raw) - {"crop_margin"})  # crop_margin came later; older files use the default
     if missing:
         raise FaceNetEduError(f"{where}: model_config lacks {missing}; the file is damaged.")
+    if version < 3:
+        raw = {**raw, "crop": CROP_BEFORE_VERSION_3}
     try:
         return ModelConfig(**raw)
     except FaceNetEduError as err:
@@ -156,7 +165,8 @@ def _check_state_dict(state_dict, model: EmbeddingNet, where: str) -> None:
 def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint written by ``save_checkpoint``, check all of it, and rebuild the model in eval mode.
 
-    Version 1 files (threshold kept among the extra values) are read too. It runs past
+    Version 1 files (threshold kept among the extra values) are read too; files of
+    versions 1 and 2 predate aligned crops and load with ``config.crop == "box"``. It runs past
     60 lines because it checks every part of the file in one pass, in the order the
     parts are read, so each message can name what was wrong.
 
@@ -194,7 +204,7 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         raise FaceNetEduError(f"{where}: lacks {sorted(required - keys)}; the file is damaged.")
     if keys - _KEYS[version]:
         raise FaceNetEduError(f"{where}: unexpected entries {sorted(keys - _KEYS[version])}; written by another program or damaged.")
-    config = _model_config(payload["model_config"], where)
+    config = _model_config(payload["model_config"], version, where)
     train_config = payload.get("train_config") or {}
     if not isinstance(train_config, dict):
         raise FaceNetEduError(f"{where}: train_config must be a dict, got {type(train_config).__name__}.")

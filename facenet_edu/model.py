@@ -14,6 +14,7 @@ MIN_IMAGE_SIZE = 32        # four 2x2 poolings leave 2x2 pixels; smaller inputs 
 MAX_IMAGE_SIZE = 512       # a 64x64 face holds what this network can use; larger sizes only cost memory
 MAX_EMBEDDING_DIM = 4096
 MAX_WIDTH = 256            # 8 * 256 channels in the last block: about 19 M weights
+CROPS = ("aligned", "box")  # how a photo's face is cut out for the network, see ModelConfig.crop
 
 
 @dataclass
@@ -23,7 +24,15 @@ class ModelConfig:
     Every field is checked on creation (so a damaged checkpoint cannot build a
     network that allocates gigabytes): ``embedding_dim`` 1 to ``MAX_EMBEDDING_DIM``,
     ``width`` 1 to ``MAX_WIDTH``, ``image_size`` ``MIN_IMAGE_SIZE`` to ``MAX_IMAGE_SIZE``,
-    ``crop_margin`` 0 to 1.
+    ``crop_margin`` 0 to 1, ``crop`` one of ``CROPS``.
+
+    ``crop`` is how a photo's face becomes the network's square input
+    (``facenet_edu.faces``): ``"aligned"`` (the default) warps the 5 detected landmarks
+    onto a fixed template (``facenet_edu.align``), as FaceNet-style pipelines do;
+    ``"box"`` cuts a square around the detector's face box grown by ``crop_margin`` on
+    each side, the only crop before alignment existed, kept so that older checkpoints
+    (which load with ``crop="box"``) get the crop they were trained with.
+    ``crop_margin`` matters only for ``crop="box"``.
 
     Raises:
         FaceNetEduError: a field is out of range or of the wrong type.
@@ -32,17 +41,21 @@ class ModelConfig:
     embedding_dim: int = 128   # FaceNet used 128
     width: int = 16            # channels of the first block; doubled by each later block
     image_size: int = 64       # faces are resized to image_size x image_size before embedding
-    crop_margin: float = 0.2   # border around a detected face box, as a fraction of its side, on each side
+    crop_margin: float = 0.2   # crop="box" only: border around the face box, as a fraction of its side, on each side
+    crop: str = "aligned"      # "aligned": landmarks warped onto the template; "box": square around the face box
 
     def __post_init__(self) -> None:
         check_number("embedding_dim", self.embedding_dim, 1, MAX_EMBEDDING_DIM, integer=True)
         check_number("width", self.width, 1, MAX_WIDTH, integer=True)
         check_number("image_size", self.image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE, integer=True)
         check_number("crop_margin", self.crop_margin, 0.0, 1.0)
+        if not isinstance(self.crop, str) or self.crop not in CROPS:
+            raise FaceNetEduError(f"crop must be one of {', '.join(map(repr, CROPS))}, got {self.crop!r}.")
 
     def to_dict(self) -> dict:
         """The fields as plain Python values (what a checkpoint stores)."""
-        return {k: (float(v) if k == "crop_margin" else int(v)) for k, v in asdict(self).items()}
+        kinds = {"crop_margin": float, "crop": str}
+        return {k: kinds.get(k, int)(v) for k, v in asdict(self).items()}
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:

@@ -89,3 +89,49 @@ def test_a_saved_checkpoint_gets_a_new_files_usual_mode_not_the_temporary_files(
     finally:
         os.umask(old)
     assert (tmp_path / "m.pt").stat().st_mode & 0o777 == 0o644  # readable by others, like any file the user makes
+
+
+# ---------------------------------------------------------------- the face crop and format version 3
+
+
+def test_the_crop_round_trips_and_is_checked(tmp_path):
+    for crop in ("aligned", "box"):
+        config = ModelConfig(embedding_dim=8, width=4, image_size=32, crop_margin=0.1, crop=crop)
+        assert config.to_dict()["crop"] == crop
+        save_checkpoint(tmp_path / f"{crop}.pt", EmbeddingNet(config))
+        raw = torch.load(tmp_path / f"{crop}.pt", weights_only=True)
+        assert raw["version"] == CHECKPOINT_VERSION == 3 and raw["model_config"]["crop"] == crop
+        assert read_checkpoint(tmp_path / f"{crop}.pt").model.config == config
+    assert ModelConfig().crop == "aligned"
+    for bad in ("Aligned", "", None, 1, ["box"]):
+        with pytest.raises(FaceNetEduError, match="crop must be one of 'aligned', 'box'"):
+            ModelConfig(crop=bad)
+
+
+def test_the_shipped_older_course_model_loads_with_the_box_crop(tmp_path):
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[1] / "facenet_edu" / "course_model" / "course.pt"
+    raw = torch.load(shipped, weights_only=True)
+    assert raw["version"] == 2 and "crop" not in raw["model_config"]  # written before aligned crops existed
+    config = read_checkpoint(shipped).model.config
+    assert config.crop == "box" and config.crop_margin == raw["model_config"]["crop_margin"]
+    assert config.to_dict() == {**raw["model_config"], "crop": "box"}
+
+
+def test_a_crop_that_does_not_fit_the_version_is_refused(tmp_path):
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, EmbeddingNet(SMALL))
+    payload = torch.load(path, weights_only=True)
+    version_2 = {**payload, "version": 2, "model_config": {k: v for k, v in payload["model_config"].items() if k != "crop"}}
+    torch.save(version_2, path)
+    assert read_checkpoint(path).model.config == ModelConfig(8, 4, 32, crop_margin=0.3, crop="box")
+    torch.save({**version_2, "model_config": payload["model_config"]}, path)  # a crop in a file older than crops
+    with pytest.raises(FaceNetEduError, match=r"unknown fields \['crop'\]"):
+        read_checkpoint(path)
+    torch.save({**version_2, "version": 3}, path)  # version 3 without its crop
+    with pytest.raises(FaceNetEduError, match=r"lacks \['crop'\]"):
+        read_checkpoint(path)
+    torch.save({**payload, "model_config": {**payload["model_config"], "crop": "warped"}}, path)
+    with pytest.raises(FaceNetEduError, match=r"m.pt: model_config: crop must be one of"):
+        read_checkpoint(path)

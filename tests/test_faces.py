@@ -5,9 +5,15 @@ import pytest
 import torch
 from PIL import Image
 
-from facenet_edu.data import resize_images
+from facenet_edu import faces
+from facenet_edu.align import LFW_LANDMARKS, TEMPLATE, align_face
+from facenet_edu.data import FaceDataset, load_dataset, resize_images
+from facenet_edu.detector import Face, detect_faces
 from facenet_edu.errors import FaceNetEduError
-from facenet_edu.faces import detect_faces, embed_faces, face_crop, prepare_face, prepare_faces, square_crop_box
+from facenet_edu.faces import (
+    crop_face, embed_faces, face_crop, face_crop_and_count, haar_face_boxes, prepare_aligned_face, prepare_dataset,
+    prepare_dataset_counted, prepare_face, prepare_face_and_count, prepare_faces, square_crop_box, to_network_input,
+)
 from facenet_edu.images import read_image
 from facenet_edu.model import EmbeddingNet, ModelConfig, embed
 
@@ -148,32 +154,32 @@ def test_square_crop_box_adds_the_margin_and_stays_inside():
     assert square_crop_box((10, 10, 80, 80), (100, 60), crop_margin=0.5) == (0, 20, 60, 60)     # shrunk to the width, centred on the face
 
 
-def test_detects_a_real_face_pasted_on_a_larger_photograph(att_dir):
+def test_haar_finds_a_real_face_pasted_on_a_larger_photograph_and_the_box_crop_frames_it(att_dir):
     face = Image.open(att_dir / "s1" / "1.pgm").convert("L")
     big = np.asarray(face.resize((184, 224), Image.BICUBIC))  # upscaled 2x, as a face in a photograph
     x0, y0 = 200, 100
     photo = _face_on_background(big, (x0, y0))
-    boxes = detect_faces(photo.astype(np.float32) / 255)
+    boxes = haar_face_boxes(photo.astype(np.float32) / 255)
     assert boxes, "the Haar cascade found no face"
     assert boxes == sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
     assert _iou(boxes[0], (x0, y0, 184, 224)) > 0.5
     cx, cy = boxes[0][0] + boxes[0][2] / 2, boxes[0][1] + boxes[0][3] / 2
     assert x0 < cx < x0 + 184 and y0 < cy < y0 + 224
-    crop = face_crop(photo)
+    crop = face_crop(photo, crop="box")  # the box crop uses Haar's box where OpenCV has it, as here
     x, y, w, h = square_crop_box(boxes[0], photo.shape, crop_margin=0.2)
     assert w == h > boxes[0][2]  # square, grown by the margin
     assert np.array_equal(crop, photo[y : y + h, x : x + w].astype(np.float32) / 255)
     # The reference is the face inside the pasted frame, not the whole 92x112 frame (forehead, hair and
     # background included): the box the detector finds on the frame alone, moved to where it was pasted.
-    fx, fy, fw, fh = detect_faces(big.astype(np.float32) / 255)[0]
+    fx, fy, fw, fh = haar_face_boxes(big.astype(np.float32) / 255)[0]
     face_box = (x0 + fx, y0 + fy, fw, fh)
     assert _iou(boxes[0], face_box) > 0.6  # the background does not pull the box off the face
     assert x <= face_box[0] and y <= face_box[1] and x + w >= face_box[0] + fw and y + h >= face_box[1] + fh  # the whole face is in the crop
     assert _iou((x, y, w, h), square_crop_box(face_box, photo.shape, crop_margin=0.2)) > 0.6  # the crop frames that face
-    assert prepare_face(photo, 64).shape == (1, 1, 64, 64)
+    assert torch.equal(prepare_face(photo, 64, crop="box"), to_network_input(crop, 64))
     # a large photograph is searched at a reduced size; boxes come back in its own pixels
     large = np.asarray(Image.fromarray(photo).resize((1250, 1000), Image.BILINEAR))
-    big_box = detect_faces(large)[0]
+    big_box = haar_face_boxes(large)[0]
     assert _iou(big_box, (x0 * 2.5, y0 * 2.5, 184 * 2.5, 224 * 2.5)) > 0.5
 
 
@@ -182,27 +188,124 @@ def test_no_face_raises_or_returns_the_whole_image(tmp_path):
     noise = np.random.default_rng(0).normal(0, 3, gradient.shape)
     image = np.clip(gradient + noise, 0, 255).astype(np.uint8)
     Image.fromarray(image).save(tmp_path / "wall.png")
-    assert detect_faces(image) == []
-    with pytest.raises(FaceNetEduError, match=r"No face found in .*wall.png.*detect=False"):
-        prepare_face(tmp_path / "wall.png", 32)
-    whole = face_crop(tmp_path / "wall.png", on_no_face="whole")
-    assert np.array_equal(whole, read_image(tmp_path / "wall.png"))
-    assert torch.equal(prepare_face(tmp_path / "wall.png", 32, on_no_face="whole"), prepare_face(tmp_path / "wall.png", 32, detect=False))
+    assert detect_faces(image) == [] and haar_face_boxes(image) == []
+    for crop in ("aligned", "box"):
+        with pytest.raises(FaceNetEduError, match=r"No face found in .*wall.png.*detect=False"):
+            prepare_face(tmp_path / "wall.png", 32, crop=crop)
+        whole, count = face_crop_and_count(tmp_path / "wall.png", on_no_face="whole", crop=crop)
+        assert count == 0 and np.array_equal(whole, read_image(tmp_path / "wall.png"))
+        assert torch.equal(prepare_face(tmp_path / "wall.png", 32, on_no_face="whole", crop=crop),
+                           prepare_face(tmp_path / "wall.png", 32, detect=False))
     with pytest.raises(FaceNetEduError, match="on_no_face"):
         face_crop(image, on_no_face="skip")
+    with pytest.raises(FaceNetEduError, match="crop must be one of 'aligned', 'box'"):
+        face_crop(image, crop="tight")
 
 
-def test_opencv_without_haar_cascades_gives_a_clear_error(monkeypatch):
+def test_opencv_without_haar_cascades_falls_back_to_the_detectors_box(monkeypatch):
     import cv2
 
     from facenet_edu.faces import _face_cascade
 
+    grey = np.random.default_rng(3).random((120, 100)).astype(np.float32)
+    box = (30, 40, 40, 44)
+    monkeypatch.setattr(faces, "detect_faces", lambda g, **kw: [Face(box, LFW_LANDMARKS * 0.4, 0.99)])
     monkeypatch.delattr(cv2, "CascadeClassifier", raising=False)  # as in OpenCV 5, which moved it out
     _face_cascade.cache_clear()
     try:
+        assert not faces.haar_available()
         with pytest.raises(FaceNetEduError, match="opencv-python-headless<5"):
-            detect_faces(np.zeros((64, 64), np.float32))
+            haar_face_boxes(np.zeros((64, 64), np.float32))
+        assert np.array_equal(face_crop(grey, crop="box", crop_margin=0.1), crop_face(grey, box, 0.1))
         assert torch.equal(prepare_face(np.zeros((64, 64), np.float32), 32, detect=False), torch.zeros(1, 1, 32, 32))
     finally:
         monkeypatch.undo()
         _face_cascade.cache_clear()
+    assert faces.haar_available()
+
+
+# ---------------------------------------------------------------- aligned crops, several faces, known landmarks
+
+
+def test_a_new_photo_and_a_photo_with_known_landmarks_take_the_same_path(tmp_path, monkeypatch):
+    """LFW's photos are prepared from known landmarks; a new photo where the detector finds them gives the same bits."""
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(np.random.default_rng(7).integers(0, 256, (250, 250, 3), dtype=np.uint8)).save(path)
+    monkeypatch.setattr(faces, "detect_faces", lambda grey, **kw: [Face((67, 66, 116, 116), LFW_LANDMARKS, 0.99)])
+    for image_size in (32, 48, 64, 134):
+        new_photo, count = prepare_face_and_count(path, image_size)
+        known = prepare_aligned_face(path, LFW_LANDMARKS, image_size)
+        assert count == 1 and known.shape == (1, 1, image_size, image_size)
+        assert torch.equal(new_photo, known)
+        assert torch.equal(known[0, 0], torch.from_numpy(align_face(read_image(path), LFW_LANDMARKS, image_size)))
+        assert torch.equal(prepare_aligned_face(read_image(path), LFW_LANDMARKS, image_size), known)  # read once, pass the array
+
+
+def _att_photo(att_dir, person: str, scale: float, at: tuple[int, int], size=(400, 500), seed=0) -> tuple[np.ndarray, tuple]:
+    face = Image.open(att_dir / person / "1.pgm").convert("L")
+    big = np.asarray(face.resize((round(92 * scale), round(112 * scale)), Image.BICUBIC))
+    return _face_on_background(big, at, size, seed), (*at, big.shape[1], big.shape[0])
+
+
+def test_the_detector_finds_a_pasted_face_and_the_aligned_crop_puts_its_landmarks_on_the_template(att_dir):
+    photo, frame = _att_photo(att_dir, "s1", 2.0, (200, 100))
+    found = detect_faces(photo)
+    assert len(found) == 1
+    x, y, w, h = frame
+    landmarks = found[0].landmarks  # (5, 2)
+    assert ((landmarks[:, 0] > x) & (landmarks[:, 0] < x + w) & (landmarks[:, 1] > y) & (landmarks[:, 1] < y + h)).all()
+    crop, count = face_crop_and_count(photo, image_size=64)
+    assert count == 1 and crop.shape == (64, 64)
+    assert np.array_equal(crop, align_face(photo.astype(np.float32) / 255, landmarks, 64))
+    on_crop = detect_faces(np.clip(np.asarray(Image.fromarray((crop * 255).astype(np.uint8)).resize((256, 256), Image.BICUBIC)), 0, 255))
+    assert on_crop, "the detector finds no face in the aligned crop"
+    assert np.abs(on_crop[0].landmarks[:2] / 256 - TEMPLATE[:2]).max() < 0.04  # the eyes sit where the template says
+
+
+def test_several_faces_use_the_largest_and_say_how_many(att_dir):
+    small, _ = _att_photo(att_dir, "s2", 1.5, (20, 30), size=(420, 560), seed=1)
+    photo, frame = _att_photo(att_dir, "s1", 2.5, (300, 60), size=(420, 560), seed=1)
+    photo[30 : 30 + 168, 20 : 20 + 138] = small[30 : 30 + 168, 20 : 20 + 138]  # a second, smaller face on the left
+    found = detect_faces(photo)
+    assert len(found) == 2 and found[0].box[0] > 200  # largest first: the one on the right
+    for crop in ("aligned", "box"):
+        region, count = face_crop_and_count(photo, crop=crop)
+        assert count == 2, crop
+    aligned = prepare_face(photo, 64)
+    assert torch.equal(aligned, prepare_aligned_face(photo, found[0].landmarks, 64))
+    box = haar_face_boxes(photo)[0]
+    assert box[0] > 200 and np.array_equal(face_crop(photo, crop="box"), crop_face(photo.astype(np.float32) / 255, box, 0.2))
+
+
+def test_embed_faces_follows_the_models_crop(att_dir):
+    photo, _ = _att_photo(att_dir, "s3", 2.0, (150, 120))
+    torch.manual_seed(0)
+    for crop in ("aligned", "box"):
+        model = EmbeddingNet(ModelConfig(width=4, embedding_dim=8, image_size=48, crop_margin=0.1, crop=crop))
+        expected = embed(model, prepare_face(photo, 48, crop=crop, crop_margin=0.1))
+        assert torch.equal(embed_faces(model, [photo]), expected), crop
+        other = "box" if crop == "aligned" else "aligned"
+        assert not torch.equal(embed_faces(model, [photo], crop=other), expected)  # the crop matters
+
+
+def test_prepare_dataset_counts_images_with_no_face_and_refuses_when_most_have_none(att_dir):
+    att = load_dataset("att", att_dir)
+    rng = np.random.default_rng(0)
+    chosen = torch.as_tensor(rng.choice(len(att), 100, replace=False))
+    noise = torch.from_numpy(rng.random((60, 1, *att.image_size)).astype(np.float32))  # 60 images of pixel noise
+    images = torch.cat([att.images[chosen], noise])
+    labels = torch.cat([att.labels[chosen], torch.zeros(60, dtype=torch.long)])
+    mixed = FaceDataset(images, labels, att.names, "AT&T and noise")
+    config = ModelConfig(image_size=32)
+    result = prepare_dataset_counted(mixed, config)
+    assert set(range(100, 160)) <= set(result.no_face)         # every noise image is reported
+    assert len(result.no_face) <= 60 + 5                        # and few real faces are missed
+    assert len(result.faces_found) == 160 and all(result.faces_found[i] == 0 for i in result.no_face)
+    assert result.dataset.images.shape == (160, 1, 32, 32) and torch.equal(result.dataset.labels, labels)
+    for i in result.no_face[:3]:  # used whole, as an image with detection off
+        assert torch.equal(result.dataset.images[i], prepare_face(images[i, 0].numpy(), 32, detect=False)[0])
+    assert torch.equal(prepare_dataset(mixed, config).images, result.dataset.images)
+    mostly_noise = mixed.subset(list(range(60, 160)))  # 40 faces, 60 noise: more than half have no face
+    with pytest.raises(FaceNetEduError, match=r"No face found in 6\d of 100 images of AT&T and noise.*detect=False"):
+        prepare_dataset(mostly_noise, config)
+    assert prepare_dataset_counted(mostly_noise, config, detect=False).no_face == []
