@@ -96,7 +96,8 @@ def train_on_lfw(data_dir: str | Path | None, model_config: ModelConfig, train_c
         train_config: loss, margin, steps, P x K, ...
         init: start from a copy of this network (fine-tuning); its config must equal ``model_config``.
     """
-    people = load_lfw_people(data_dir, model_config.image_size, model_config.crop_margin, exclude=("devtest",), min_images=2)
+    people = load_lfw_people(data_dir, model_config.image_size, model_config.crop_margin, exclude=("devtest",), min_images=2,
+                             crop=model_config.crop)
     fit_set, val_set = split_by_identity(people, num_test_identities=num_val_people, seed=train_config.seed)
     model, history = train_copy(init if init is not None else EmbeddingNet(model_config), fit_set, train_config)
     threshold = validation_threshold(model, val_set, seed=train_config.seed)
@@ -132,7 +133,8 @@ def lfw_eigenfaces(model_config: ModelConfig, data_dir: str | Path | None = None
 
     The photos are prepared as ``model_config`` says, so the baseline sees what the network sees.
     """
-    people = load_lfw_people(data_dir, model_config.image_size, model_config.crop_margin, exclude=("devtest",), min_images=2)
+    people = load_lfw_people(data_dir, model_config.image_size, model_config.crop_margin, exclude=("devtest",), min_images=2,
+                             crop=model_config.crop)
     chosen = torch.randperm(len(people), generator=torch.Generator().manual_seed(seed))[:num_images]
     return Eigenfaces(num_components=100).fit(people.images[chosen])
 
@@ -148,7 +150,7 @@ def evaluate_on_lfw_pairs(model: EmbeddingNet, data_dir: str | Path | None = Non
         {"model": metrics, and with ``baselines`` "raw_pixels" and "eigenfaces"}; see ``pair_metrics``.
     """
     config = model.config
-    pairs = load_lfw_pairs(data_dir, which, config.image_size, config.crop_margin)
+    pairs = load_lfw_pairs(data_dir, which, config.image_size, config.crop_margin, crop=config.crop)
     is_same = pairs.is_same.numpy()
     results = {"model": pair_metrics(pair_distances(embed(model, pairs.images), pairs.index_a, pairs.index_b), is_same)}
     if baselines:

@@ -62,10 +62,11 @@ import torch
 
 from .data import FaceDataset, default_data_dir
 from .errors import FaceNetEduError, check_number
-from .faces import crop_face, to_network_input
+from .align import LFW_LANDMARKS
+from .faces import crop_face, prepare_aligned_face, to_network_input
 from .files import write_atomically
 from .images import read_image
-from .model import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+from .model import CROPS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 from .runtime import progress_bar
 
 LFW_ENV_VAR = "FACENET_EDU_LFW"
@@ -235,18 +236,22 @@ def _pair_file(which: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- one photo
-def lfw_preprocessing(image_size: int, crop_margin: float) -> dict:
+def lfw_preprocessing(image_size: int, crop_margin: float, crop: str = "aligned") -> dict:
     """Every setting of the photo preparation, checked: the keywords of ``prepare_lfw_photo`` and part of the cache key.
 
     A new preprocessing setting is one more entry here (and the keyword of
     ``prepare_lfw_photo`` that uses it); every cache made without it is then rebuilt.
 
     Raises:
-        FaceNetEduError: ``image_size`` is not a whole number in 32..512, or ``crop_margin`` not in [0, 1].
+        FaceNetEduError: ``image_size`` is not a whole number in 32..512, ``crop_margin`` not in [0, 1],
+            or ``crop`` not one of ``model.CROPS``.
     """
+    if crop not in CROPS:
+        raise FaceNetEduError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}.")
     return {
         "image_size": int(check_number("image_size", image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE, integer=True)),
         "crop_margin": float(check_number("crop_margin", crop_margin, 0.0, 1.0)),
+        "crop": crop,
     }
 
 
@@ -257,8 +262,18 @@ def lfw_face_box(photo_shape: tuple[int, int]) -> tuple[int, int, int, int]:
     return round(x * scale_x), round(y * scale_y), round(w * scale_x), round(h * scale_y)
 
 
-def prepare_lfw_photo(path: str | Path, image_size: int, crop_margin: float) -> torch.Tensor:
-    """One LFW photo as the network's input: ``faces.prepare_face``'s crop and resize, with the known face box.
+def lfw_landmarks(photo_shape: tuple[int, int]) -> np.ndarray:
+    """``align.LFW_LANDMARKS`` scaled to a photo of another size: (5, 2) float32 (x, y)."""
+    return LFW_LANDMARKS * np.array([photo_shape[1] / PHOTO_SIZE, photo_shape[0] / PHOTO_SIZE], np.float32)
+
+
+def prepare_lfw_photo(path: str | Path, image_size: int, crop_margin: float, crop: str = "aligned") -> torch.Tensor:
+    """One LFW photo as the network's input: ``faces.prepare_face``'s path with LFW's known landmarks or face box.
+
+    Args:
+        crop: ``"aligned"`` (``faces.prepare_aligned_face`` with ``lfw_landmarks``: the path of a new photo
+            whose detector finds those landmarks) or ``"box"`` (``LFW_FACE_BOX`` grown by ``crop_margin``),
+            as ``ModelConfig.crop``.
 
     Returns:
         (1, 1, image_size, image_size) float tensor in [0, 1].
@@ -267,6 +282,8 @@ def prepare_lfw_photo(path: str | Path, image_size: int, crop_margin: float) -> 
         FaceNetEduError: the photo cannot be read (``images.read_image``).
     """
     grey = read_image(path)  # (250, 250)
+    if crop == "aligned":
+        return prepare_aligned_face(grey, lfw_landmarks(grey.shape), image_size)
     return to_network_input(crop_face(grey, lfw_face_box(grey.shape), crop_margin), image_size)
 
 
@@ -296,7 +313,8 @@ def _photo_record(home: Path, path: Path, stat: os.stat_result) -> list:
 
 def _cache_key(preprocessing: dict, **sources) -> str:
     """SHA-256 of everything a cache is built from: format version, preprocessing, face box, and ``sources``."""
-    recipe = {"format_version": CACHE_FORMAT_VERSION, "preprocessing": preprocessing, "face_box": LFW_FACE_BOX, **sources}
+    recipe = {"format_version": CACHE_FORMAT_VERSION, "preprocessing": preprocessing, "face_box": LFW_FACE_BOX,
+              "landmarks": LFW_LANDMARKS.tolist(), **sources}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
@@ -383,7 +401,8 @@ def _list_people(home: Path) -> tuple[list[str], list[tuple[int, Path, os.stat_r
 
 
 def load_lfw_people(data_dir: str | Path | None = None, image_size: int = 64, crop_margin: float = 0.05,
-                    exclude: tuple[str, ...] = ("devtest",), min_images: int = 1, progress: bool = True) -> FaceDataset:
+                    exclude: tuple[str, ...] = ("devtest",), min_images: int = 1, progress: bool = True,
+                    crop: str = "aligned") -> FaceDataset:
     """LFW's people as a ``FaceDataset``, without the people of the pair lists in ``exclude``.
 
     Photos that cannot be read, and linked folders or photos (not followed), are left
@@ -391,7 +410,7 @@ def load_lfw_people(data_dir: str | Path | None = None, image_size: int = 64, cr
 
     Args:
         data_dir: see ``find_lfw_home``.
-        image_size, crop_margin: the preprocessing (the course model records its own).
+        image_size, crop_margin, crop: the preprocessing (the course model records its own).
         exclude: pair lists whose people are left out (``"devtest"``: the course model never sees them).
         min_images: keep only people with at least this many photos.
         progress: show a progress bar while reading the photos the first time.
@@ -400,7 +419,7 @@ def load_lfw_people(data_dir: str | Path | None = None, image_size: int = 64, cr
         FaceNetEduError: no copy, no readable photo, a damaged pair list in ``exclude``, or no person left.
     """
     home = find_lfw_home(data_dir)
-    preprocessing = lfw_preprocessing(image_size, crop_margin)
+    preprocessing = lfw_preprocessing(image_size, crop_margin, crop)
     check_number("min_images", min_images, 1, None, integer=True)
     exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude or ())
     left_out = set().union(*(lfw_people_in(home, which) for which in exclude))  # checks the lists before any long work
@@ -448,20 +467,20 @@ def _photo_path(home: Path, name: str, number: int) -> Path:
 
 
 def load_lfw_pairs(data_dir: str | Path | None = None, which: str = "devtest", image_size: int = 64,
-                   crop_margin: float = 0.05, progress: bool = False) -> LFWPairs:
+                   crop_margin: float = 0.05, progress: bool = False, crop: str = "aligned") -> LFWPairs:
     """One of LFW's official pair lists, with its photos prepared like every other face.
 
     Args:
         data_dir: see ``find_lfw_home``.
         which: ``"devtest"`` (1,000 pairs, the course's test), ``"devtrain"`` or ``"view2"`` (6,000 pairs in 10 folds).
-        image_size, crop_margin: the preprocessing; pass the model's ``config`` values.
+        image_size, crop_margin, crop: the preprocessing; pass the model's ``config`` values.
 
     Raises:
         FaceNetEduError: a damaged pair list (``read_pair_list``), or a photo of its pairs that is
             missing, linked or unreadable (no pair is silently dropped).
     """
     home = find_lfw_home(data_dir)
-    preprocessing = lfw_preprocessing(image_size, crop_margin)
+    preprocessing = lfw_preprocessing(image_size, crop_margin, crop)
     pair_file = home / _pair_file(which)
     data = _read_pair_bytes(pair_file)
     rows = _parse_pair_list(data, pair_file)

@@ -138,7 +138,10 @@ def model_fingerprint(model: nn.Module) -> str:
     """
     digest = hashlib.sha256()
     config = getattr(model, "config", None)
-    digest.update(json.dumps(config.to_dict() if config is not None else {}, sort_keys=True).encode())
+    settings = config.to_dict() if config is not None else {}
+    if settings.get("crop") == "box":  # as before crops had a name: older models keep their fingerprint, galleries still open
+        del settings["crop"]
+    digest.update(json.dumps(settings, sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
         tensor = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())

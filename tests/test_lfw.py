@@ -73,13 +73,19 @@ def test_missing_or_wrong_folders_say_what_to_do(tmp_path, cache_in, monkeypatch
 
 
 def test_an_lfw_photo_and_a_new_photo_take_the_same_tensor_path(tmp_path, monkeypatch):
-    """A training face is prepared exactly as a new photo whose detector box is LFW's face box."""
+    """A training face is prepared exactly as a new photo whose detector finds LFW's landmarks (or face box)."""
+    from facenet_edu.align import LFW_LANDMARKS
+    from facenet_edu.detector import Face
+
     path = tmp_path / "photo.jpg"
     Image.fromarray(np.random.default_rng(7).integers(0, 256, (250, 250, 3), dtype=np.uint8)).save(path)
-    monkeypatch.setattr(faces, "detect_faces", lambda grey, **kw: [lfw.LFW_FACE_BOX])
+    monkeypatch.setattr(faces, "detect_faces", lambda grey, **kw: [Face(lfw.LFW_FACE_BOX, LFW_LANDMARKS, 0.99)])
+    for image_size in (32, 48, 64):
+        assert torch.equal(lfw.prepare_lfw_photo(path, image_size, 0.05), faces.prepare_face(path, image_size))
+    monkeypatch.setattr(faces, "face_boxes", lambda grey: [lfw.LFW_FACE_BOX])
     for crop_margin in (0.0, 0.05, 0.2):
-        new_photo = faces.prepare_face(path, 48, crop_margin=crop_margin)
-        assert torch.equal(lfw.prepare_lfw_photo(path, 48, crop_margin), new_photo)
+        new_photo = faces.prepare_face(path, 48, crop_margin=crop_margin, crop="box")
+        assert torch.equal(lfw.prepare_lfw_photo(path, 48, crop_margin, crop="box"), new_photo)
 
 
 def test_the_pair_lists_match_scikit_learns_reading(lfw_dir, tmp_path):
@@ -102,7 +108,7 @@ def test_the_detector_finds_lfw_face_box_on_lfw_photos(lfw_dir):
     chosen = np.random.default_rng(1).choice(len(files), 40, replace=False)
     boxes = []
     for i in chosen:
-        found = faces.detect_faces(read_image(files[i]))
+        found = faces.haar_face_boxes(read_image(files[i]))
         if found:  # the detector may also find a second, smaller face; take the one nearest the centre
             boxes.append(min(found, key=lambda b: abs(b[0] + b[2] / 2 - 125) + abs(b[1] + b[3] / 2 - 125)))
     assert len(boxes) >= 36

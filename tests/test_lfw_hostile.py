@@ -142,18 +142,25 @@ def test_an_edited_pair_list_rebuilds_the_pairs_cache(home, no_photo_reading):
 
 
 def test_each_preprocessing_has_its_own_cache(home, cache_in, no_photo_reading):
-    for size, margin in ((32, 0.05), (48, 0.05), (32, 0.2)):
-        faces = lfw.load_lfw_people(home, size, margin, exclude=(), progress=False).images
+    settings = ((32, 0.05, "box"), (48, 0.05, "box"), (32, 0.2, "box"), (32, 0.05, "aligned"))
+    for size, margin, crop in settings:
+        faces = lfw.load_lfw_people(home, size, margin, exclude=(), progress=False, crop=crop).images
         assert faces.shape[-1] == size
     no_photo_reading()
-    again = lfw.load_lfw_people(home, 32, 0.2, exclude=(), progress=False).images
-    assert len(list(cache_in.glob("lfw_people_*.npz"))) == 3
-    assert not torch.equal(again, lfw.load_lfw_people(home, 32, 0.05, exclude=(), progress=False).images)
+    again = lfw.load_lfw_people(home, 32, 0.2, exclude=(), progress=False, crop="box").images
+    assert len(list(cache_in.glob("lfw_people_*.npz"))) == len(settings)
+    assert not torch.equal(again, lfw.load_lfw_people(home, 32, 0.05, exclude=(), progress=False, crop="box").images)
+    assert not torch.equal(lfw.load_lfw_people(home, 32, 0.05, exclude=(), progress=False, crop="aligned").images,
+                           lfw.load_lfw_people(home, 32, 0.05, exclude=(), progress=False, crop="box").images)
 
 
 def test_the_preprocessing_is_described_in_one_place():
-    assert lfw.lfw_preprocessing(64, 0.1) == {"image_size": 64, "crop_margin": 0.1}
+    assert lfw.lfw_preprocessing(64, 0.1) == {"image_size": 64, "crop_margin": 0.1, "crop": "aligned"}
+    assert lfw.lfw_preprocessing(64, 0.1, "box") == {"image_size": 64, "crop_margin": 0.1, "crop": "box"}
     assert lfw._cache_key(lfw.lfw_preprocessing(64, 0.1)) != lfw._cache_key(lfw.lfw_preprocessing(64, 0.2))
+    assert lfw._cache_key(lfw.lfw_preprocessing(64, 0.1)) != lfw._cache_key(lfw.lfw_preprocessing(64, 0.1, "box"))
+    with pytest.raises(FaceNetEduError, match="crop must be one of"):
+        lfw.lfw_preprocessing(64, 0.1, "tight")
     for image_size, crop_margin in ((0, 0.1), ("64", 0.1), (64.0, 0.1), (64, float("nan")), (64, -0.1), (4096, 0.1)):
         with pytest.raises(FaceNetEduError, match="image_size|crop_margin"):
             lfw.lfw_preprocessing(image_size, crop_margin)

@@ -134,6 +134,8 @@ class NewFaceMatcher(widgets.VBox):
         if image_size is None:
             raise FaceNetEduError("With an embedding function, also pass image_size (the network's input side).")
         self.gallery, self.image_size, self.top_k, self.crop_margin = gallery, int(image_size), top_k, crop_margin
+        # the model's crop (an embedding function gets faces.DEFAULT_CROP, "aligned")
+        self.crop = getattr(getattr(model_or_embed_fn, "config", None), "crop", None)
         self.threshold = float(threshold if threshold is not None else gallery.threshold or float("nan"))
         if not np.isfinite(self.threshold):
             raise FaceNetEduError("No threshold given and the gallery stores none; pass threshold= (see choose_threshold).")
@@ -176,7 +178,7 @@ class NewFaceMatcher(widgets.VBox):
         """Crop the face (detect if asked), embed it once, and identify it in the gallery."""
         try:
             face = prepare_face(image, self.image_size, detect=self.detect_checkbox.value,
-                                crop_margin=self.crop_margin)                                  # (1, 1, S, S)
+                                crop_margin=self.crop_margin, crop=self.crop)                  # (1, 1, S, S)
         except FaceNetEduError as err:
             self._fail(str(err))
             return
