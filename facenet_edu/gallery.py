@@ -9,8 +9,8 @@ product, ``distances.cross_distances``).
 On disk a gallery is ONE file, at exactly the path given (an ``.npz`` archive, no
 pickle): the embeddings, the person of each, and a JSON record of names, threshold
 and the fingerprint of the model that made the embeddings. ``save`` writes it all or
-nothing (temporary file, then ``os.replace``), so a crash leaves the old gallery or
-the new one; ``Gallery.edit`` locks the file around load, change and save, so two
+nothing (temporary file, then ``os.replace``), so a crash or a full disk leaves the
+old gallery or the new one; a link to a gallery is followed (the target is replaced); ``Gallery.edit`` locks the file around load, change and save, so two
 enrolments at once both land. ``load`` checks everything and refuses a file it cannot
 trust with one ``FaceNetEduError`` naming the file and the problem. Galleries of
 format 1 (a ``stem.npz`` + ``stem.json`` pair) are still read.
@@ -24,8 +24,8 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from .errors import FaceNetEduError, check_number, check_version
-from .files import write_atomically
+from .errors import FaceNetEduError, check_number, check_threshold, check_version
+from .files import follow_link, write_atomically
 from .distances import cross_distances
 from .inputs import as_unit_embeddings
 from .matching import UNKNOWN
@@ -70,7 +70,7 @@ class Gallery:
     """
 
     def __init__(self, threshold: float | None = None, model_fingerprint: str | None = None):
-        self.threshold = None if threshold is None else float(check_number("threshold", threshold, low=0.0))
+        self.threshold = None if threshold is None else check_threshold(threshold)
         self.model_fingerprint = model_fingerprint
         self._names: list[str] = []
         self._lookup: dict[str, int] = {}  # name -> index into _names
@@ -252,7 +252,7 @@ class Gallery:
             threshold = self.threshold
         if threshold is None:
             raise FaceNetEduError("No threshold given and the gallery stores none; pass threshold= (see choose_threshold).")
-        return float(check_number("threshold", threshold, low=0.0))
+        return check_threshold(threshold)
 
     # -------------------------------------------------- files
 
@@ -385,11 +385,16 @@ class Gallery:
         block raises, nothing is written. Where ``fcntl`` does not exist (Windows),
         edits are not serialised.
 
+        A ``path`` that is a symbolic link is followed: the gallery it points to is
+        locked (``target.lock``), loaded and replaced, and the link stays a link, so
+        every name for one gallery shares one lock and sees every enrolment.
+
         Raises:
             FaceNetEduError: the existing file is not a gallery or is damaged (it is left
-                untouched), or the folder is missing.
+                untouched), the folder is missing, or the disk is full (the old gallery
+                is left as it was).
         """
-        path = Path(path)
+        path = follow_link(path)
         if not path.parent.is_dir():
             raise FaceNetEduError(f"{path}: the folder {path.parent} does not exist; create it first.")
         if path.is_dir():
