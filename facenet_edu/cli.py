@@ -5,12 +5,20 @@ an empty gallery, a file that is not a checkpoint, a setting out of range) exits
 status 2 and one line starting with ``error:``, never a traceback. Settings are
 checked before any long work starts. Output cut short by a closed pipe
 (``identify ... | head -1``) ends quietly with status 0.
+
+Files the user keeps: an output (``train --out``, ``evaluate --json``, ``enroll
+--gallery``) may replace only a file of the kind being written, never one of the same
+command's inputs (``--init``, ``--checkpoint``), and is checked for a writable folder and
+room on the disk before the work. ``train --init`` refuses model settings that differ
+from the initial model's. If saving a trained model still fails, the model is kept in
+the system's temporary folder and the error line says where.
 """
 
 import argparse
 import json
 import os
 import sys
+import tempfile
 from dataclasses import fields, replace
 
 from .data import DATASETS, FaceDataset, load_dataset, split_by_identity
@@ -31,6 +39,14 @@ MODEL_OPTIONS = {"embedding_dim": "size of the embedding", "width": "channels of
                  "image_size": "faces are resized to this side, in pixels",
                  "crop_margin": "border added around the face box on each side, as a fraction of its side"}
 MIN_TRAIN_PEOPLE = 4  # after the test split: 2 to learn from (a P x K batch needs P >= 2) and 2 to choose the threshold
+
+
+class _Given(argparse.Action):
+    """Store the value and remember that the user gave the option (``args.given``), so a default is never mistaken for a choice."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        setattr(namespace, "given", set(getattr(namespace, "given", set())) | {self.dest})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -96,6 +112,77 @@ def _add_checkpoint_args(parser: argparse.ArgumentParser, threshold: bool = True
                              "are already face crops (AT&T, synthetic) (default: detect)")
 
 
+def _check_init_settings(args: argparse.Namespace, init) -> None:
+    """Refuse model settings given on the command line that differ from the initial model's (``--init``).
+
+    Fine-tuning keeps the network (sizes) and preprocessing (``image_size``, ``crop_margin``)
+    of the model it starts from, so none of them can be applied; silently dropping them
+    would save a model the user did not ask for.
+    """
+    config = init.model.config
+    given = getattr(args, "given", set())
+    conflicts = [name for name in MODEL_OPTIONS if name in given and getattr(args, name) != getattr(config, name)]
+    if conflicts:
+        asked = ", ".join(f"--{name.replace('_', '-')} {getattr(args, name)}" for name in conflicts)
+        has = ", ".join(f"{name} {getattr(config, name)}" for name in conflicts)
+        raise FaceNetEduError(f"{asked}: the initial model {args.init} has {has}, and fine-tuning keeps the network and "
+                              "preprocessing of the model it starts from. Drop these options, or train from scratch "
+                              "without --init.")
+
+
+def _is_checkpoint(path) -> bool:
+    """Whether ``path`` holds a facenet-edu checkpoint that reads whole (only such a file may be replaced by ``train``)."""
+    from .checkpoint import read_checkpoint
+
+    try:
+        read_checkpoint(path)
+    except FaceNetEduError:
+        return False
+    return True
+
+
+def _is_results_file(path) -> bool:
+    """Whether ``path`` holds results written by ``evaluate --json`` (a JSON object of methods, each with metrics)."""
+    try:
+        if os.path.getsize(path) > 10_000_000:
+            return False
+        with open(path, encoding="utf-8") as handle:
+            results = json.load(handle)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return (isinstance(results, dict) and len(results) > 0
+            and all(isinstance(m, dict) and "verification_accuracy" in m for m in results.values()))
+
+
+def _checkpoint_bytes(model) -> int:
+    """An estimate of a checkpoint's size on disk: its weights, plus room for the settings and the zip."""
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values()) + 1_000_000
+
+
+def _save_or_keep(out: str, save) -> None:
+    """Call ``save(path)`` for ``out``; if that fails, save to the system's temporary folder and say where.
+
+    Raises:
+        FaceNetEduError: always after a failed save: where the model was kept instead, or
+            that it could not be kept anywhere.
+    """
+    try:
+        save(out)
+        return
+    except FaceNetEduError as err:
+        failure = str(err)
+    fd, kept = tempfile.mkstemp(prefix="facenet-edu-unsaved-", suffix=".pt")
+    os.close(fd)
+    try:
+        save(kept)
+    except FaceNetEduError as err:
+        os.unlink(kept)
+        raise FaceNetEduError(f"{failure} Keeping the model in {tempfile.gettempdir()} failed too ({err}); "
+                              "the training run is lost.") from None
+    raise FaceNetEduError(f"{failure} The trained model was kept in {kept}; move it where you want it "
+                          f"(mv {kept} {out}).")
+
+
 def _validation_split(train_set: FaceDataset, seed: int) -> tuple[FaceDataset, FaceDataset]:
     """Split the training people into (fit, validation); the threshold is chosen on the validation people."""
     people = train_set.num_identities
@@ -115,7 +202,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import save_checkpoint
     from .evaluate import make_pairs, validation_threshold
-    from .files import check_writable
+    from .files import check_output
     from .model import EmbeddingNet, ModelConfig
     from .runtime import seed_everything
     from .train import TrainConfig, train_copy
@@ -124,9 +211,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     model_config = ModelConfig(**{name: getattr(args, name) for name in MODEL_OPTIONS})
     init = _open_checkpoint(args.init) if args.init else None
     if init is not None:  # fine-tuning keeps the network and the preprocessing of the model it starts from
+        _check_init_settings(args, init)
         model_config = init.model.config
     config = TrainConfig(**{name: getattr(args, name) for name in TRAIN_OPTIONS})
-    check_writable(args.out)
+    size = _checkpoint_bytes(init.model if init is not None else EmbeddingNet(model_config))
+    check_output(args.out, "facenet-edu checkpoint", _is_checkpoint, inputs=[init.path if init else None],
+                 needed_bytes=size)
     seed_everything(args.seed)
     provenance = {"dataset": args.dataset, "seed": args.seed, "init": args.init,
                   "command": "python -m facenet_edu " + " ".join(sys.argv[1:] if args.argv is None else args.argv)}
@@ -142,8 +232,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     model, history = train_copy(start, fit_set, config)
     threshold = validation_threshold(model, val_set, seed=args.seed)  # on held-out validation people, never the margin
     test_names = sorted({test_set.names[c] for c in test_set.labels.tolist()})
-    save_checkpoint(args.out, model, config, threshold=float(threshold), **provenance, seconds=round(history.seconds, 1),
-                    split={"test_fraction": args.test_fraction, "seed": args.seed}, test_identities=test_names)
+    _save_or_keep(args.out, lambda path: save_checkpoint(
+        path, model, config, threshold=float(threshold), **provenance, seconds=round(history.seconds, 1),
+        split={"test_fraction": args.test_fraction, "seed": args.seed}, test_identities=test_names))
     print(f"trained {config.num_steps} steps in {history.seconds:.0f} s; final loss {history.loss[-1]:.3f}")
     print(f"verification threshold {threshold:.3f} (chosen on {val_set.num_identities} validation people)")
     print(f"saved {args.out}; {len(test_names)} people held out for `evaluate`")
@@ -157,7 +248,8 @@ def _train_on_lfw(args: argparse.Namespace, model_config, config, init, provenan
 
     result = train_on_lfw(args.data_dir, model_config, config, num_val_people=args.val_people,
                           init=init.model if init is not None else None)
-    save_checkpoint(args.out, result.model, config, threshold=result.threshold, **{**provenance, **result.provenance})
+    _save_or_keep(args.out, lambda path: save_checkpoint(path, result.model, config, threshold=result.threshold,
+                                                         **{**provenance, **result.provenance}))
     print(f"trained {config.num_steps} steps on {result.provenance['train_people']} LFW people in "
           f"{result.history.seconds:.0f} s; final loss {result.history.loss[-1]:.3f}")
     print(f"verification threshold {result.threshold:.3f}, {result.provenance['threshold_far_1e-2']:.3f} for a false-accept rate "
@@ -191,11 +283,12 @@ def _held_out_split(dataset: FaceDataset, provenance: dict) -> tuple[FaceDataset
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import HEADLINE_METRICS, evaluate_model, format_metrics_table
-    from .files import check_writable
+    from .files import check_output
 
     checkpoint = _open_checkpoint(args.checkpoint)
     if args.json:
-        check_writable(args.json)
+        check_output(args.json, "results file written by `evaluate --json`", _is_results_file,
+                     inputs=[checkpoint.path, args.data_dir])
     model, provenance = checkpoint.model, checkpoint.provenance
     if args.dataset == "lfw":
         results = _evaluate_on_lfw(args, checkpoint)
@@ -229,14 +322,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_enroll(args: argparse.Namespace) -> int:
     from .faces import embed_faces
+    from .files import check_writable
     from .gallery import Gallery, check_name
     from .model import model_fingerprint
 
     check_name(args.name)
     checkpoint = _open_checkpoint(args.checkpoint)
     fingerprint = model_fingerprint(checkpoint.model)
-    if os.path.lexists(args.gallery):  # a damaged file, a file that is no gallery, another model: fail before embedding
+    if os.path.exists(args.gallery):  # a damaged file, a file that is no gallery, another model: fail before embedding
         Gallery.load(args.gallery).use_model(fingerprint)
+    # room for the new gallery beside the old one: the old file, the new embeddings (float32) and the record
+    old_size = os.path.getsize(args.gallery) if os.path.isfile(args.gallery) else 0
+    check_writable(args.gallery, old_size + 4 * len(args.images) * checkpoint.model.config.embedding_dim + 100_000)
     embeddings = embed_faces(checkpoint.model, args.images, detect=args.detect)  # (K, D); the slow part, outside the lock
     with Gallery.edit(args.gallery) as gallery:  # locked: load, add, save all or nothing
         gallery.use_model(fingerprint)
@@ -279,6 +376,8 @@ def _add_train_parser(sub) -> None:
         for field in fields(config_class):
             if field.name in options:
                 kwargs = {"default": field.default, "help": options[field.name] + " (default: %(default)s)"}
+                if options is MODEL_OPTIONS:
+                    kwargs["action"] = _Given  # with --init, a model setting given must match the initial model
                 if field.name == "loss":
                     kwargs["choices"] = LOSSES
                 elif field.default is not None:
@@ -289,11 +388,12 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--val-people", type=_number("--val-people", 2, integer=True), default=150,
                    help="lfw only: people held out to choose the threshold (default: %(default)s)")
     p.add_argument("--init", help="start from this checkpoint's weights and preprocessing (fine-tuning); `course` for "
-                                  "the shipped course model")
+                                  "the shipped course model; model settings given with it must match its own")
     p.add_argument("--detect", action=argparse.BooleanOptionalAction, default=True,
                    help="att, folder, olivetti: crop each face with the face detector, as new photos are "
                         "(default: detect; synthetic faces are crops already, lfw photos are aligned)")
-    p.add_argument("--out", default="model.pt", help="checkpoint file to write (default: %(default)s)")
+    p.add_argument("--out", default="model.pt", help="checkpoint file to write; an existing file there must be a "
+                                                     "checkpoint, and not --init's (default: %(default)s)")
     p.set_defaults(func=cmd_train)
 
 
@@ -311,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_checkpoint_args(p, threshold=False)
     _add_dataset_args(p)
     p.add_argument("--baselines", action="store_true", help="also evaluate raw pixels and eigenfaces")
-    p.add_argument("--json", help="write the results to this file")
+    p.add_argument("--json", help="write the results to this file (an existing file there must be earlier results)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("verify", help="are two images the same person?")
@@ -329,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("enroll", help="add a named person to a gallery")
     _add_checkpoint_args(p, threshold=False)
-    p.add_argument("--gallery", required=True, help="the gallery file, created if missing (exactly this name)")
+    p.add_argument("--gallery", required=True, help="the gallery file, created if missing (exactly this name; "
+                                                         "a link is followed and its target updated)")
     p.add_argument("--name", required=True)
     p.add_argument("images", nargs="+")
     p.set_defaults(func=cmd_enroll)

@@ -119,29 +119,78 @@ def _natural_key(text: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
+MAX_FOLDER_DEPTH = 16  # levels of subfolders below a person's folder; deeper trees are refused, not recursed into
+
+
+def _person_files(person_dir: Path) -> tuple[list[Path], list[str]]:
+    """Every visible file below ``person_dir`` (an iterative walk), and the folder links it did not follow.
+
+    Raises:
+        FaceNetEduError: a folder lies more than ``MAX_FOLDER_DEPTH`` levels below ``person_dir``.
+    """
+    files, links = [], []
+    stack = [(person_dir, 0)]  # an explicit stack: no recursion, so no RecursionError however deep the tree
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as err:
+            raise FaceNetEduError(f"{folder}: cannot list this folder ({err.strerror}); fix its permissions.") from err
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if depth + 1 > MAX_FOLDER_DEPTH:
+                    raise FaceNetEduError(
+                        f"{entry.path} lies more than {MAX_FOLDER_DEPTH} folders below {person_dir}; a person's images "
+                        f"must sit in their folder or at most {MAX_FOLDER_DEPTH} levels of subfolders. Flatten the tree."
+                    )
+                stack.append((Path(entry.path), depth + 1))
+            elif entry.is_symlink() and entry.is_dir():
+                links.append(entry.path)  # a folder link is never followed (it could loop or pull in other people)
+            elif entry.is_file():
+                files.append(Path(entry.path))
+    return files, links
+
+
 def read_image_folder(root: str | Path, image_size: int | tuple[int, int] | None = None) -> FaceDataset:
     """Read a folder-per-person tree: ``root/<person>/<image>`` (images may sit in subfolders).
 
     Every file Pillow can read counts; files that cannot be read are skipped, listed
     in ``dataset.skipped`` and reported in one warning. Files directly in ``root``
-    (such as a README) belong to no person and are ignored.
+    (such as a README) belong to no person and are ignored, and so are hidden names
+    (starting with ".").
+
+    Links: ``root`` itself may be a link, and a link to a FILE is read like the file,
+    but a link to a FOLDER (a person's folder or one below it) is never followed:
+    it could point back at ``root`` and make a phantom person holding everyone's
+    photos, or loop forever. Such links are named in one warning. The walk is
+    iterative and goes at most ``MAX_FOLDER_DEPTH`` folders below a person's folder.
 
     Args:
         root: the folder holding one subfolder per person (the AT&T faces: ``sN/M.pgm``).
         image_size: resize every image to this size; by default the most common size.
 
     Raises:
-        FaceNetEduError: ``root`` is missing or holds no readable image.
+        FaceNetEduError: ``root`` is missing or holds no readable image, or a person's
+            folder tree is deeper than ``MAX_FOLDER_DEPTH``.
     """
     root = Path(root)
     if not root.is_dir():
         raise FaceNetEduError(f"{root}: no such folder. Point --data-dir at a folder with one subfolder per person.")
-    arrays, labels, names, skipped = [], [], [], []
-    for person_dir in sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: _natural_key(d.name)):
-        files = sorted(
-            (f for f in person_dir.rglob("*") if f.is_file() and not f.name.startswith(".")),
-            key=lambda f: _natural_key(str(f.relative_to(person_dir))),
-        )
+    arrays, labels, names, skipped, links = [], [], [], [], []
+    people = []
+    for entry in os.scandir(root):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            people.append(Path(entry.path))
+        elif entry.is_symlink() and entry.is_dir():
+            links.append(entry.path)
+    for person_dir in sorted(people, key=lambda d: _natural_key(d.name)):
+        found, person_links = _person_files(person_dir)
+        links += person_links
+        files = sorted(found, key=lambda f: _natural_key(str(f.relative_to(person_dir))))
         person_arrays = []
         for path in files:
             try:
@@ -152,6 +201,9 @@ def read_image_folder(root: str | Path, image_size: int | tuple[int, int] | None
             arrays += person_arrays
             labels += [len(names)] * len(person_arrays)
             names.append(person_dir.name)
+    if links:
+        warnings.warn(f"Did not follow {len(links)} folder link(s) under {root}, e.g. {links[0]}: links to folders are "
+                      "never followed; put the person's images in a real folder.", stacklevel=2)
     if skipped:
         warnings.warn(f"Skipped {len(skipped)} unreadable files under {root}, e.g. {skipped[0]}", stacklevel=2)
     if not arrays:

@@ -1,4 +1,4 @@
-"""The one exception type a student can meet, with a sentence that says what to do; and the checks of a numeric setting and a file's format version."""
+"""The one exception type a student can meet, with a sentence that says what to do; and the checks of a numeric setting, a threshold and a file's format version."""
 
 import math
 import numbers
@@ -34,6 +34,23 @@ def check_number(name: str, value, low: float | None = None, high: float | None 
     if (low is not None and value < low) or (high is not None and value > high):
         raise FaceNetEduError(f"{name} must be {allowed}, got {value!r}.")
     return value
+
+
+def check_threshold(threshold, where: str = "") -> float:
+    """Return a verification ``threshold`` as a float if it is a finite distance >= 0, else raise.
+
+    The one rule for every threshold a user can give (``verify``, ``verify_embeddings``,
+    ``Gallery``, checkpoints, ``--threshold``): a NaN or negative threshold would silently
+    answer "different" to every pair, so it is refused instead.
+
+    Args:
+        threshold: the value to check.
+        where: prefix for the message (a file name), or "".
+    """
+    try:
+        return float(check_number("threshold", threshold, low=0.0))
+    except FaceNetEduError as err:
+        raise FaceNetEduError(f"{where}: {err}" if where else str(err)) from None
 
 
 def check_version(version, newest: int, where, kind: str) -> int:

@@ -188,15 +188,25 @@ def verification_accuracy_lfw(distances, is_same, num_folds: int = 10, seed: int
 
     Args:
         distances: (P,) pair distances, P >= num_folds.
-        is_same: (P,) bool.
+        is_same: (P,) bool, with at least one same-person and one different-person pair.
 
     Returns:
         {"mean": float, "std": float (population std over folds, as LFW reports it),
         "accuracies": list of num_folds floats, "thresholds": list of num_folds floats}.
+
+    Raises:
+        FaceNetEduError: fewer pairs than folds, or pairs of one kind only (with no
+            same-person pairs, "always different" would score a meaningless 1.0).
     """
     d, same = as_pairs(distances, is_same)
     if num_folds < 2 or len(d) < num_folds:
         raise FaceNetEduError(f"Need at least 2 folds and one pair per fold; got {len(d)} pairs for {num_folds} folds.")
+    num_same = int(same.sum())
+    if num_same == 0 or num_same == len(same):
+        raise FaceNetEduError(
+            f"Verification accuracy needs same-person and different-person pairs; got {num_same} same and "
+            f"{len(same) - num_same} different. Build balanced pairs with facenet_edu.evaluate.make_pairs."
+        )
     folds = np.array_split(np.random.default_rng(seed).permutation(len(d)), num_folds)
     accuracies, thresholds = [], []
     for k, test in enumerate(folds):

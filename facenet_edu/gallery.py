@@ -6,27 +6,24 @@ changed, so people never seen in training are enrolled the same way. A query is
 compared by Euclidean distance with every enrolled embedding at once (one matrix
 product, ``distances.cross_distances``).
 
-On disk a gallery is ONE file, at exactly the path given (an ``.npz`` archive, no
-pickle): the embeddings, the person of each, and a JSON record of names, threshold
-and the fingerprint of the model that made the embeddings. ``save`` writes it all or
-nothing (temporary file, then ``os.replace``), so a crash leaves the old gallery or
-the new one; ``Gallery.edit`` locks the file around load, change and save, so two
-enrolments at once both land. ``load`` checks everything and refuses a file it cannot
-trust with one ``FaceNetEduError`` naming the file and the problem. Galleries of
-format 1 (a ``stem.npz`` + ``stem.json`` pair) are still read.
+On disk a gallery is ONE file, at exactly the path given; its format has one owner,
+``facenet_edu.gallery_file``, which writes it all or nothing and checks all of it on
+load. ``Gallery.edit`` locks the file around load, change and save, so two enrolments
+at once both land; a link to a gallery is followed (the target is locked and replaced).
 """
 
-import json
-import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from .errors import FaceNetEduError, check_number, check_version
-from .files import write_atomically
 from .distances import cross_distances
+from .errors import FaceNetEduError, check_number, check_threshold
+from .files import follow_link
+from .gallery_file import (  # noqa: F401  (GALLERY_VERSION, check_name: re-exported, the names users import)
+    GALLERY_FORMAT, GALLERY_VERSION, MAX_NAME_LENGTH, check_name, gallery_file_exists, read_gallery_file, write_gallery_file,
+)
 from .inputs import as_unit_embeddings
 from .matching import UNKNOWN
 
@@ -34,10 +31,6 @@ try:  # advisory file locks (Linux, macOS); without them concurrent enrolments a
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
-
-GALLERY_FORMAT = "facenet-edu-gallery"
-GALLERY_VERSION = 2      # 1: a stem.npz + stem.json pair; 2: one .npz file holding embeddings, person and meta
-MAX_NAME_LENGTH = 200
 
 
 class Identification(NamedTuple):
@@ -70,7 +63,7 @@ class Gallery:
     """
 
     def __init__(self, threshold: float | None = None, model_fingerprint: str | None = None):
-        self.threshold = None if threshold is None else float(check_number("threshold", threshold, low=0.0))
+        self.threshold = None if threshold is None else check_threshold(threshold)
         self.model_fingerprint = model_fingerprint
         self._names: list[str] = []
         self._lookup: dict[str, int] = {}  # name -> index into _names
@@ -252,126 +245,36 @@ class Gallery:
             threshold = self.threshold
         if threshold is None:
             raise FaceNetEduError("No threshold given and the gallery stores none; pass threshold= (see choose_threshold).")
-        return float(check_number("threshold", threshold, low=0.0))
+        return check_threshold(threshold)
 
     # -------------------------------------------------- files
 
     def save(self, path: str | Path) -> None:
-        """Write the gallery to ``path`` (exactly that name), all or nothing.
-
-        One ``.npz`` archive (no pickle): ``embeddings`` (M, D) float32, ``person`` (M,)
-        int64 and ``meta``, the UTF-8 JSON of format, version, names, embedding_dim,
-        num_embeddings, threshold and model_fingerprint. Written to a temporary file in
-        the same folder, then moved over ``path``: a crash leaves the old gallery or the
-        new one.
+        """Write the gallery to ``path`` (exactly that name), all or nothing (``gallery_file.write_gallery_file``).
 
         Raises:
             FaceNetEduError: ``path`` exists and is not a facenet-edu gallery (it is
-                left untouched), or its folder is missing or not writable.
+                left untouched), its folder is missing or not writable, or the disk is full.
         """
-        path = Path(path)
-        if path.exists() and not path.is_dir() and not _is_gallery_file(path):
-            raise FaceNetEduError(f"{path} exists and is not a facenet-edu gallery; nothing was written. "
-                                  "Choose another path for the gallery, or move that file away.")
         embeddings, person, _, _ = self._stored()
-        meta = {
-            "format": GALLERY_FORMAT, "version": GALLERY_VERSION, "names": self._names,
-            "embedding_dim": self.embedding_dim, "num_embeddings": self.num_embeddings,
-            "threshold": self.threshold, "model_fingerprint": self.model_fingerprint,
-        }
-        meta_bytes = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
-        write_atomically(path, lambda handle: np.savez(
-            handle, embeddings=embeddings.astype(np.float32), person=person.astype(np.int64), meta=meta_bytes))
+        write_gallery_file(path, self._names, embeddings, person, self.threshold, self.model_fingerprint)
 
     @classmethod
     def load(cls, path: str | Path) -> "Gallery":
         """Read and check a gallery written by ``save`` (or a format-1 ``stem.npz`` + ``stem.json`` pair).
 
-        Everything is checked: the archive is whole, names are unique valid strings,
-        embeddings are (M, D) finite unit vectors, every person has at least one,
-        the threshold is a distance >= 0, the version is not from a newer facenet-edu.
+        Everything is checked (``gallery_file.read_gallery_file``).
 
         Raises:
             FaceNetEduError: no gallery there, or the file is damaged; the message names
                 the file and what is wrong.
         """
-        path = Path(path)
-        if path.is_dir():
-            raise FaceNetEduError(f"{path} is a folder; give the gallery's file name.")
-        legacy_json = _legacy_json(path)
-        legacy_npz = legacy_json.with_suffix(".npz") if legacy_json is not None else None
-        if path.is_file() and path.suffix != ".json":
-            npz_path = path
-        elif legacy_npz is not None and legacy_npz.is_file():  # format 1, named by its stem or either file
-            npz_path = legacy_npz
-        elif path.is_file():
-            raise FaceNetEduError(f"{path} is not a facenet-edu gallery (a gallery is one .npz archive).")
-        else:
-            raise FaceNetEduError(f"No gallery at {path}; enrol someone first (`enroll` or Gallery.save).")
-        arrays = _read_npz(npz_path)
-        if "meta" in arrays:
-            try:
-                meta = json.loads(arrays["meta"].tobytes().decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as err:
-                raise FaceNetEduError(f"{npz_path}: the gallery's record is damaged ({err}).") from err
-            where = npz_path
-        elif legacy_json is not None and legacy_json.is_file():
-            try:
-                meta = json.loads(legacy_json.read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, ValueError, OSError) as err:
-                raise FaceNetEduError(f"{legacy_json}: not a readable facenet-edu gallery record ({err}).") from err
-            where = legacy_json
-        else:
-            raise FaceNetEduError(f"{npz_path} is not a facenet-edu gallery (no gallery record inside).")
-        return cls._from_parts(arrays, meta, where)
-
-    @classmethod
-    def _from_parts(cls, arrays: dict, meta, where: Path) -> "Gallery":
-        """Check the record ``meta`` and the arrays against each other and build the gallery."""
-        if not isinstance(meta, dict) or meta.get("format") != GALLERY_FORMAT:
-            raise FaceNetEduError(f"{where} is not a facenet-edu gallery (no '{GALLERY_FORMAT}' marker).")
-        check_version(meta.get("version"), GALLERY_VERSION, where, "gallery")
-        names = meta.get("names")
-        if not isinstance(names, list):
-            raise FaceNetEduError(f"{where}: the gallery's names are missing or not a list; the file is damaged.")
-        for name in names:
-            try:
-                check_name(name)
-            except FaceNetEduError as err:
-                raise FaceNetEduError(f"{where}: {err} The file is damaged.") from None
-        if len(set(names)) != len(names):
-            raise FaceNetEduError(f"{where}: a name appears twice; the file is damaged.")
-        fingerprint = meta.get("model_fingerprint")
-        if fingerprint is not None and not isinstance(fingerprint, str):
-            raise FaceNetEduError(f"{where}: the model fingerprint is not a string; the file is damaged.")
-        try:
-            gallery = cls(meta.get("threshold"), fingerprint)
-        except FaceNetEduError as err:
-            raise FaceNetEduError(f"{where}: {err}") from None
-        if "embeddings" not in arrays or "person" not in arrays:
-            raise FaceNetEduError(f"{where}: the embeddings or person indices are missing; the file is damaged.")
-        embeddings, person = arrays["embeddings"], arrays["person"]
-        if embeddings.dtype not in (np.float32, np.float64) or not np.issubdtype(person.dtype, np.integer):
-            raise FaceNetEduError(f"{where}: embeddings must be float and person indices integers, got "
-                                  f"{embeddings.dtype} and {person.dtype}; the file is damaged.")
-        if len(names) == 0 and embeddings.size == 0 and person.size == 0:
-            return gallery
-        if embeddings.ndim != 2 or person.shape != (embeddings.shape[0],):
-            raise FaceNetEduError(f"{where}: embeddings {embeddings.shape} and person indices {person.shape} do not "
-                                  "fit together; the file is damaged.")
-        dim = meta.get("embedding_dim")
-        if dim is not None and dim != embeddings.shape[1]:
-            raise FaceNetEduError(f"{where}: the record says {dim}-D embeddings, the file holds "
-                                  f"{embeddings.shape[1]}-D ones; the file is damaged.")
-        if set(person.tolist()) != set(range(len(names))):
-            raise FaceNetEduError(f"{where}: embeddings, person indices and names do not match; the file is damaged.")
-        try:
-            checked = as_unit_embeddings(embeddings, "gallery embeddings")
-        except FaceNetEduError as err:
-            raise FaceNetEduError(f"{where}: {err} The file is damaged.") from None
-        gallery._names = list(names)
-        gallery._lookup = {n: i for i, n in enumerate(names)}
-        gallery._parts = [(checked.astype(np.float64), person.astype(np.int64))]
+        stored = read_gallery_file(path)
+        gallery = cls(stored.threshold, stored.model_fingerprint)
+        if stored.names:
+            gallery._names = list(stored.names)
+            gallery._lookup = {n: i for i, n in enumerate(stored.names)}
+            gallery._parts = [(stored.embeddings, stored.person)]
         return gallery
 
     @classmethod
@@ -385,11 +288,16 @@ class Gallery:
         block raises, nothing is written. Where ``fcntl`` does not exist (Windows),
         edits are not serialised.
 
+        A ``path`` that is a symbolic link is followed: the gallery it points to is
+        locked (``target.lock``), loaded and replaced, and the link stays a link, so
+        every name for one gallery shares one lock and sees every enrolment.
+
         Raises:
             FaceNetEduError: the existing file is not a gallery or is damaged (it is left
-                untouched), or the folder is missing.
+                untouched), the folder is missing, or the disk is full (the old gallery
+                is left as it was).
         """
-        path = Path(path)
+        path = follow_link(path)
         if not path.parent.is_dir():
             raise FaceNetEduError(f"{path}: the folder {path.parent} does not exist; create it first.")
         if path.is_dir():
@@ -402,8 +310,7 @@ class Gallery:
             if fcntl is not None:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
-                exists = path.is_file() or (_legacy_json(path) is not None and _legacy_json(path).is_file())
-                gallery = cls.load(path) if exists else cls()
+                gallery = cls.load(path) if gallery_file_exists(path) else cls()
                 yield gallery
                 gallery.save(path)
             finally:
@@ -411,44 +318,3 @@ class Gallery:
                     fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
-def check_name(name) -> str:
-    """Return ``name`` if it can name an enrolled person, else raise.
-
-    A name is a non-empty string of at most ``MAX_NAME_LENGTH`` characters, not
-    ``"unknown"``, without control characters (a newline in a name could forge lines
-    in ``identify``'s output), and not only spaces.
-    """
-    if not isinstance(name, str) or not name.strip() or name == UNKNOWN:
-        raise FaceNetEduError(f"A person needs a non-empty name other than {UNKNOWN!r}, got {name!r}.")
-    if len(name) > MAX_NAME_LENGTH:
-        raise FaceNetEduError(f"Names have at most {MAX_NAME_LENGTH} characters, got {len(name)}.")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs") for c in name):
-        raise FaceNetEduError(f"The name {name!r} holds control characters (newline, tab, ...); use plain text.")
-    return name
-
-
-def _legacy_json(path: Path) -> Path | None:
-    """The ``stem.json`` of a format-1 gallery that ``path`` may name (``stem``, ``stem.npz`` or ``stem.json``)."""
-    return path.with_suffix(".json") if path.suffix in ("", ".npz", ".json") else None
-
-
-def _read_npz(path: Path) -> dict:
-    """Every array of the ``.npz`` at ``path``, or a FaceNetEduError (truncated, empty, not a zip, pickled objects)."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except Exception as err:  # BadZipFile, EOFError, ValueError (pickled object arrays), zlib.error, OSError, ...
-        raise FaceNetEduError(f"{path}: not a readable facenet-edu gallery; the file is damaged, truncated or of "
-                              f"another kind ({type(err).__name__}).") from err
-
-
-def _is_gallery_file(path: Path) -> bool:
-    """Whether ``path`` holds a gallery record (a whole, current or damaged-inside gallery may be replaced)."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "meta" not in archive.files:
-                return False
-            meta = json.loads(archive["meta"].tobytes().decode("utf-8"))
-    except Exception:  # noqa: BLE001 - anything unreadable is not a gallery we may overwrite
-        return False
-    return isinstance(meta, dict) and meta.get("format") == GALLERY_FORMAT

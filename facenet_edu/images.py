@@ -6,6 +6,13 @@ above the limit is refused from its header, before it is decoded, so a small fil
 claims a huge picture (a "decompression bomb") never takes the memory it asks for.
 Both limits raise ``FaceNetEduError``, so a dataset folder skips such files like any
 other unreadable one.
+
+Pixel values, one rule wherever an image enters (a file or an array): integer pixels
+are scaled by their type's range (8-bit by 255, 16-bit by 65535); FLOAT pixels (a float
+TIFF, Pillow mode "F", a float array) must be finite and lie in [0, 1] already. A
+float image with NaN or infinite pixels, or with values outside [0, 1] (such as 0..255),
+is refused rather than guessed at: one bright ``inf`` pixel would otherwise rescale or
+clip the whole face and change the verdict.
 """
 
 import warnings
@@ -36,11 +43,33 @@ def check_image_size(height: int, width: int, where: str = "The image") -> None:
         )
 
 
-def pil_to_grey(image: Image.Image) -> np.ndarray:
+def check_float_pixels(arr: np.ndarray, where: str = "The image") -> np.ndarray:
+    """Return float pixels ``arr`` as float32 if all are finite and in [0, 1], else raise (the module's float rule).
+
+    Args:
+        arr: (H, W) float array.
+        where: the image, for the message (a file name, or "The image array").
+    """
+    arr = np.asarray(arr, dtype=np.float32)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        raise FaceNetEduError(f"{where} has {int((~finite).sum())} NaN or infinite pixel(s); a face image needs finite "
+                              "pixel values. Clean or re-export the image.")
+    if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
+        raise FaceNetEduError(
+            f"{where} has float pixels from {arr.min():.3g} to {arr.max():.3g}; float images must lie in [0, 1] "
+            "(divide 8-bit values by 255), or save the image as 8- or 16-bit integers."
+        )
+    return arr
+
+
+def pil_to_grey(image: Image.Image, where: str = "The image") -> np.ndarray:
     """Convert a Pillow image of any mode to a (H, W) float32 array in [0, 1].
 
     EXIF rotation is applied; 16-bit greyscale (PNG, PGM) is divided by 65535 and
-    32-bit greyscale is scaled by a guess at its bit depth; transparent pixels
+    32-bit integer greyscale is scaled by a guess at its bit depth; float greyscale
+    (mode "F", such as a float TIFF) must be finite and in [0, 1] (``check_float_pixels``,
+    ``where`` names the image in the message); transparent pixels
     (RGBA, LA, palette with transparency) are composited on white; CMYK, palette,
     RGB and bilevel images go through Pillow's "L" mode.
     """
@@ -50,7 +79,9 @@ def pil_to_grey(image: Image.Image) -> np.ndarray:
     if mode.startswith("I;16") or (mode == "I" and source_format == "PPM"):
         # Pillow opens 16-bit PGM/PPM as "I" already scaled to 0..65535, whatever maxval the file had
         return np.asarray(image, dtype=np.float32) / 65535.0
-    if mode in ("I", "F"):
+    if mode == "F":  # float pixels: the float rule, no guessing from the content
+        return check_float_pixels(np.asarray(image, dtype=np.float32), where)
+    if mode == "I":
         arr = np.asarray(image, dtype=np.float32)
         top = arr.max() if arr.size else 1.0
         scale = 1.0 if top <= 1.0 else 255.0 if top <= 255 else 65535.0
@@ -66,7 +97,7 @@ def array_to_grey(array: np.ndarray | torch.Tensor) -> np.ndarray:
     """Convert an array (H, W), (H, W, C) or (C, H, W) with C in {1, 3, 4} to (H, W) float32 in [0, 1].
 
     Integer arrays are scaled by their type's range (uint8 by 255, uint16 by 65535);
-    float arrays must already lie in [0, 1].
+    float arrays must be finite and already lie in [0, 1] (``check_float_pixels``).
     """
     if isinstance(array, torch.Tensor):
         array = array.detach().cpu().numpy()
@@ -81,15 +112,7 @@ def array_to_grey(array: np.ndarray | torch.Tensor) -> np.ndarray:
         raise FaceNetEduError(f"Expected an image array of shape (H, W) or (H, W, 3), got shape {np.shape(array)}.")
     if np.issubdtype(np.asarray(array).dtype, np.integer):
         arr = arr / float(np.iinfo(np.asarray(array).dtype).max)
-    arr = arr.astype(np.float32)
-    if not np.isfinite(arr).all():
-        raise FaceNetEduError("The image array contains NaN or infinite values; clean it before embedding.")
-    if arr.min() < 0.0 or arr.max() > 1.0:
-        raise FaceNetEduError(
-            f"Float image arrays must lie in [0, 1] (got values from {arr.min():.3g} to {arr.max():.3g}); "
-            "divide 8-bit images by 255."
-        )
-    return arr
+    return check_float_pixels(arr, "The image array")
 
 
 def read_image(image: ImageLike) -> np.ndarray:
@@ -97,7 +120,8 @@ def read_image(image: ImageLike) -> np.ndarray:
 
     Raises:
         FaceNetEduError: the file is missing, is a folder, is not an image, is damaged,
-            or is outside the size limits (``check_image_size``).
+            is outside the size limits (``check_image_size``), or has float pixels that
+            are not finite or not in [0, 1] (``check_float_pixels``).
     """
     if isinstance(image, Image.Image):
         check_image_size(image.height, image.width)
@@ -117,7 +141,7 @@ def read_image(image: ImageLike) -> np.ndarray:
             with Image.open(path) as opened:  # reads the header only
                 check_image_size(opened.height, opened.width, str(path))
                 opened.load()
-                return pil_to_grey(opened)
+                return pil_to_grey(opened, str(path))
     except Image.DecompressionBombError as err:  # Pillow refuses above 179 megapixels before we see the size
         raise FaceNetEduError(f"{path} claims a picture above the limit of {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels "
                               f"({err}); shrink it first.") from err

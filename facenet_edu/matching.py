@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import torch.nn as nn
 
-from .errors import FaceNetEduError
+from .errors import FaceNetEduError, check_threshold
 from .faces import NoFacePolicy, embed_faces
 from .images import ImageLike
 from .inputs import as_pairs, as_unit_embeddings, to_numpy
@@ -44,9 +44,14 @@ def verify_embeddings(emb_a, emb_b, threshold: float) -> VerifyResult:
 
     Args:
         emb_a, emb_b: (D,) tensors or arrays, L2-normalised.
-        threshold: an absolute distance chosen on validation pairs (``choose_threshold``),
+        threshold: an absolute distance >= 0 chosen on validation pairs (``choose_threshold``),
             not the training margin.
+
+    Raises:
+        FaceNetEduError: the threshold is NaN, infinite or negative (``errors.check_threshold``),
+            or the embeddings are not two unit vectors of one size.
     """
+    threshold = check_threshold(threshold)
     a, b = as_unit_embeddings(emb_a), as_unit_embeddings(emb_b)
     if a.shape != b.shape or a.shape[0] != 1:
         raise FaceNetEduError(f"verify compares two single embeddings of the same size, got {a.shape} and {b.shape}.")
@@ -66,7 +71,11 @@ def verify(
         threshold: "same" when the distance is at most this (see ``choose_threshold``).
         detect: find and crop the face first (photographs, the default everywhere in the
             package); False for images that are already face crops (AT&T, synthetic faces).
+
+    Raises:
+        FaceNetEduError: a bad threshold (checked before any image is read), an unreadable image, no face.
     """
+    check_threshold(threshold)  # before the work, with the same rule as verify_embeddings and the gallery
     embeddings = embed_faces(model, [image_a, image_b], detect=detect, on_no_face=on_no_face)  # (2, D)
     return verify_embeddings(embeddings[0], embeddings[1], threshold)
 
