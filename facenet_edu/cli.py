@@ -37,7 +37,9 @@ TRAIN_OPTIONS = {
 }
 MODEL_OPTIONS = {"embedding_dim": "size of the embedding", "width": "channels of the network's first block",
                  "image_size": "faces are resized to this side, in pixels",
-                 "crop_margin": "border added around the face box on each side, as a fraction of its side"}
+                 "crop": "how a photo's face is cut out: aligned (5 landmarks warped onto a template) or box "
+                         "(the face box grown by --crop-margin)",
+                 "crop_margin": "--crop box only: border added around the face box on each side, as a fraction of its side"}
 MIN_TRAIN_PEOPLE = 4  # after the test split: 2 to learn from (a P x K batch needs P >= 2) and 2 to choose the threshold
 
 
@@ -83,9 +85,26 @@ def _open_checkpoint(value: str):
 
 def _prepared(dataset: FaceDataset, name: str, model_config, detect: bool) -> FaceDataset:
     """A dataset's faces prepared as ``model_config`` says; synthetic faces are crops already (no detector)."""
-    from .faces import prepare_dataset
+    from .faces import prepare_dataset_counted
 
-    return prepare_dataset(dataset, model_config, detect=detect and name != "synthetic")
+    prepared = prepare_dataset_counted(dataset, model_config, detect=detect and name != "synthetic")
+    if prepared.no_face:
+        print(f"no face found in {len(prepared.no_face)} of {len(dataset)} images; used them whole")
+    return prepared.dataset
+
+
+def _embed_photos(model, images: list, detect: bool):
+    """Embed photos as the model's config says, telling the user where several faces were found: (K, D)."""
+    from .faces import prepare_faces_and_counts
+    from .model import embed
+
+    config = model.config
+    faces, counts = prepare_faces_and_counts(images, config.image_size, detect, crop_margin=config.crop_margin,
+                                             crop=config.crop)  # (K, 1, S, S)
+    for image, count in zip(images, counts):
+        if count > 1:
+            print(f"{image}: {count} faces found, used the largest")
+    return embed(model, faces)
 
 
 def _threshold(args: argparse.Namespace, checkpoint) -> float:
@@ -108,7 +127,7 @@ def _add_checkpoint_args(parser: argparse.ArgumentParser, threshold: bool = True
         parser.add_argument("--threshold", type=_number("--threshold", low=0.0),
                             help="distance threshold, >= 0 (default: the checkpoint's)")
     parser.add_argument("--detect", action=argparse.BooleanOptionalAction, default=True,
-                        help="find the face with OpenCV's Haar cascade and crop it; --no-detect when the images "
+                        help="find the face (MTCNN) and crop it as the model was trained; --no-detect when the images "
                              "are already face crops (AT&T, synthetic) (default: detect)")
 
 
@@ -321,7 +340,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from .faces import embed_faces
     from .files import check_writable
     from .gallery import Gallery, check_name
     from .model import model_fingerprint
@@ -334,7 +352,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     # room for the new gallery beside the old one: the old file, the new embeddings (float32) and the record
     old_size = os.path.getsize(args.gallery) if os.path.isfile(args.gallery) else 0
     check_writable(args.gallery, old_size + 4 * len(args.images) * checkpoint.model.config.embedding_dim + 100_000)
-    embeddings = embed_faces(checkpoint.model, args.images, detect=args.detect)  # (K, D); the slow part, outside the lock
+    embeddings = _embed_photos(checkpoint.model, args.images, args.detect)  # (K, D); the slow part, outside the lock
     with Gallery.edit(args.gallery) as gallery:  # locked: load, add, save all or nothing
         gallery.use_model(fingerprint)
         gallery.enroll_embeddings(args.name, embeddings)
@@ -343,7 +361,6 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
-    from .faces import embed_faces
     from .gallery import Gallery
     from .model import model_fingerprint
 
@@ -351,7 +368,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     threshold = _threshold(args, checkpoint)
     gallery = Gallery.load(args.gallery)
     gallery.use_model(model_fingerprint(checkpoint.model))
-    embedding = embed_faces(checkpoint.model, [args.image], detect=args.detect)[0]  # (D,)
+    embedding = _embed_photos(checkpoint.model, [args.image], args.detect)[0]  # (D,)
     result = gallery.identify(embedding, threshold, top_k=args.top_k)
     print(f"{result.name} (distance {result.distance:.3f})")
     for name, distance in result.top_k:
@@ -367,7 +384,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_train_parser(sub) -> None:
-    from .model import ModelConfig
+    from .model import CROPS, ModelConfig
     from .train import LOSSES, TrainConfig
 
     p = sub.add_parser("train", help="train a triplet network and save a checkpoint")
@@ -380,6 +397,8 @@ def _add_train_parser(sub) -> None:
                     kwargs["action"] = _Given  # with --init, a model setting given must match the initial model
                 if field.name == "loss":
                     kwargs["choices"] = LOSSES
+                elif field.name == "crop":
+                    kwargs["choices"] = CROPS
                 elif field.default is not None:
                     kwargs["type"] = type(field.default)
                 p.add_argument("--" + field.name.replace("_", "-"), **kwargs)

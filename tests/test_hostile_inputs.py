@@ -240,7 +240,7 @@ def test_truncated_or_empty_checkpoints_and_folders_are_refused(capsys, tmp_path
 def test_version_1_checkpoints_still_load(tmp_path, checkpoint):
     payload = _payload(checkpoint)
     old = {"format": payload["format"], "version": 1, "model_config": {k: v for k, v in payload["model_config"].items()
-                                                                         if k != "crop_margin"},
+                                                                         if k not in ("crop_margin", "crop")},
            "state_dict": payload["state_dict"], "train_config": {}, "extra": {"threshold": 0.7, "dataset": "att"}}
     torch.save(old, tmp_path / "v1.pt")
     loaded = read_checkpoint(tmp_path / "v1.pt")
@@ -485,8 +485,8 @@ def test_too_few_people_fail_before_training(capsys, tmp_path):
 def test_eight_people_train_and_save_a_checkpoint(capsys, tmp_path):
     folder = _people_folder(tmp_path / "eight", 8)
     status, out, err = run(capsys, "train", "--dataset", "folder", "--data-dir", folder, "--num-steps", "2",
-                           "--image-size", "32", "--embedding-dim", "8", "--out", tmp_path / "m.pt")
-    assert status == 0, err
+                           "--image-size", "32", "--embedding-dim", "8", "--no-detect", "--out", tmp_path / "m.pt")
+    assert status == 0, err  # synthetic face crops, not photographs: the detector would find none in most
     checkpoint = read_checkpoint(tmp_path / "m.pt")
     assert checkpoint.threshold is not None and len(checkpoint.provenance["test_identities"]) == 2
 
