@@ -33,7 +33,7 @@ from .losses import (
 )
 from .model import EmbeddingNet, ModelConfig, embed
 from .offline import mine_offline
-from .runtime import progress_bar, resolve_device
+from .runtime import progress_bar, resolve_device, to_device
 
 BATCH_LOSSES = {
     "semi-hard": batch_semihard_triplet_loss,
@@ -44,6 +44,7 @@ BATCH_LOSSES = {
 LOSSES = (*BATCH_LOSSES, "center")
 OFFLINE_STRATEGIES = ("semi-hard", "hard", "all")
 MAX_BATCH_SIZE = 1024   # p * k images per step; larger batches only exhaust memory on a laptop
+SYNC_EVERY = 25         # on a GPU, fetch the step statistics and check the loss every this many steps
 
 
 @dataclass
@@ -63,7 +64,7 @@ class TrainConfig:
         augment: augmentation strengths; ``AugmentConfig.none()`` turns it off.
         center_lambda, center_alpha: weight of the center term and the centers' learning rate.
         snapshot_every: store probe embeddings every this many steps (0: never).
-        device: "cuda", "cpu" or None for ``pick_device()``.
+        device: "cuda", "cpu" or None for ``pick_device()``; the model stays there after training.
         seed: seeds the batch sampler and augmentation (the model is seeded by the caller).
         progress: show a tqdm progress bar.
         channels_last: keep images and activations in the channels-last memory layout while
@@ -139,10 +140,18 @@ class History:
     snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)
     seconds: float = 0.0
 
-    def record(self, step: int, result: LossResult) -> None:
+    def record(self, step: int, result: LossResult, loss: float | None = None) -> None:
+        """Append one step; the numbers of ``result`` may be Python numbers or 0-d tensors (fetched here).
+
+        Args:
+            step: the step's number, from 0.
+            result: what the loss returned at that step.
+            loss: ``float(result.loss)`` if already fetched from the device.
+        """
         self.step.append(step)
-        self.loss.append(float(result.loss.detach()))
-        self.active_fraction.append(result.num_active / result.num_valid if result.num_valid else 0.0)
+        self.loss.append(float(result.loss.detach()) if loss is None else loss)
+        num_active, num_valid = int(result.num_active), int(result.num_valid)
+        self.active_fraction.append(num_active / num_valid if num_valid else 0.0)
         self.mean_ap_dist.append(float(result.mean_ap_dist))
         self.mean_an_dist.append(float(result.mean_an_dist))
 
@@ -156,29 +165,63 @@ def _lr_factor(step: int, num_steps: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _offline_step_loss(model, images, triplets, cfg, generator, device) -> LossResult:
-    """Triplet loss on triplets chosen offline: embed the three images of each with the current network."""
-    anchor_idx, positive_idx, negative_idx = triplets
-    batch = torch.cat([images[anchor_idx], images[positive_idx], images[negative_idx]]).to(device)
+def _offline_step_loss(model, images, triplets, cfg, generator) -> LossResult:
+    """Triplet loss on triplets chosen offline: embed the three images of each with the current network.
+
+    ``images`` are on the model's device; the counts and means come back as 0-d tensors
+    on that device, so no step waits for the GPU (``History.record`` fetches them).
+    """
+    anchor_idx, positive_idx, negative_idx = (to_device(t, images.device) for t in triplets)
+    batch = torch.cat([images[anchor_idx], images[positive_idx], images[negative_idx]])  # (3T, 1, H, W)
     embeddings = model(augment(batch, generator, cfg.augment))  # (3T, D)
     anchor, positive, negative = embeddings.chunk(3)
     loss = triplet_loss(anchor, positive, negative, cfg.margin)
     with torch.no_grad():
         ap_dists = (anchor - positive).norm(dim=1)
         an_dists = (anchor - negative).norm(dim=1)
-        active = int((ap_dists - an_dists + cfg.margin > 0).sum())
-    return LossResult(loss, len(anchor_idx), active, float(ap_dists.mean()), float(an_dists.mean()))
+        active = (ap_dists - an_dists + cfg.margin > 0).sum()
+    return LossResult(loss, len(anchor_idx), active, ap_dists.mean(), an_dists.mean())
+
+
+def _check_finite(pending: list[tuple[int, LossResult]], history: History, model: EmbeddingNet,
+                  last_good: list[torch.Tensor] | None) -> None:
+    """Record the pending steps in ``history``, or raise at the first non-finite loss.
+
+    One fetch from the device for all pending steps. On a divergence, the model's
+    weights are put back to ``last_good`` (taken after the previous check) when given.
+    """
+    losses = torch.stack([result.loss.detach() for _, result in pending]).tolist()  # one wait for the device
+    for (step, result), value in zip(pending, losses):
+        if not math.isfinite(value):
+            restored = ""
+            if last_good is not None:
+                with torch.no_grad():
+                    for tensor, saved in zip(model.state_dict().values(), last_good):
+                        tensor.copy_(saved)
+                restored = f" The model is back to its weights before step {pending[0][0]}."
+            raise FaceNetEduError(f"Training diverged at step {step} (the loss is {value}); lower lr.{restored}")
+        history.record(step, result, value)
+    pending.clear()
 
 
 def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None = None,
           probe_images: torch.Tensor | None = None) -> History:
-    """Train ``model`` on ``dataset`` in place and return the history.
+    """Train ``model`` on ``dataset`` in place, on ``config.device``, and return the history.
+
+    The model stays on the device it trained on (``pick_device()`` by default, the same
+    default as ``load_checkpoint``; docs/architecture.md, "Devices"), in eval mode.
 
     One loop, written out on purpose so that a step reads like the paper (embed, loss,
-    backward, step) next to its bookkeeping; that is why it runs a little past 60 lines.
+    backward, step) next to its bookkeeping; that is why it runs past 60 lines. On a
+    GPU the training set is copied to the device once, and the step's statistics are
+    fetched (and the loss checked for NaN) every ``SYNC_EVERY`` steps rather than every
+    step, so the CPU queues work without waiting for the GPU; on the CPU every step is
+    checked, as before. If the loss is ever NaN or infinite, training stops with a
+    ``FaceNetEduError`` and the model keeps the weights it had before the bad step (on a
+    GPU: before the last ``SYNC_EVERY`` steps).
 
     Args:
-        model: the embedding network (its weights are updated).
+        model: the embedding network (its weights are updated; it is moved to the device).
         dataset: training identities only; images (N, 1, H, W) at the model's input size.
         config: settings; ``TrainConfig()`` by default.
         probe_images: (M, 1, H, W) fixed images embedded every ``config.snapshot_every``
@@ -186,7 +229,7 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
     """
     cfg = config or TrainConfig()
     device = resolve_device(cfg.device)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)  # batches and augmentation: from cfg.seed alone
     from .sampling import PKSampler  # local import keeps the module's top readable as the paper's step
 
     sampler = PKSampler(dataset.labels, cfg.p, cfg.k, cfg.num_steps, generator)
@@ -194,16 +237,21 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
     model.to(device).train()
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
+    all_images, all_labels = dataset.images.to(device), labels.to(device)  # the training set on the device, once
     params = list(model.parameters())
     center = None
     if cfg.loss == "center":
         center = CenterLoss(int(labels.max()) + 1, model.config.embedding_dim, cfg.center_lambda, cfg.center_alpha).to(device)
         params += list(center.parameters())
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    fused = device.type == "cuda"  # one kernel per update instead of about ten; the CPU keeps PyTorch's default
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
     history = History()
     snapshot = cfg.snapshot_every > 0 and probe_images is not None
     if snapshot:
-        history.snapshots.append((0, embed(model, probe_images, device=device)))
+        history.snapshots.append((0, embed(model, probe_images)))
+    check_every = 1 if device.type == "cpu" else SYNC_EVERY
+    pending: list[tuple[int, LossResult]] = []   # steps whose statistics are still on the device
+    last_good = None                              # the weights after the last check (GPU only)
     offline = None
     start = time.perf_counter()
     setting = f"lambda {cfg.center_lambda}" if cfg.loss == "center" else f"margin {cfg.margin}"
@@ -214,29 +262,32 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
         if cfg.mining == "offline":
             if step % cfg.offline_every == 0:  # re-embed with the current weights and choose the next triplets
                 num = (cfg.p * cfg.k // 3) * cfg.offline_every  # one step uses about a batch of images
-                offline = mine_offline(model, dataset.images, labels, cfg.offline_strategy, cfg.margin, num, generator, device=device)
+                offline = mine_offline(model, all_images, labels, cfg.offline_strategy, cfg.margin, num, generator)
             take = slice((step % cfg.offline_every) * cfg.p * cfg.k // 3, (step % cfg.offline_every + 1) * cfg.p * cfg.k // 3)
-            result = _offline_step_loss(model, dataset.images, [t[take] for t in offline], cfg, generator, device)
+            result = _offline_step_loss(model, all_images, [t[take] for t in offline], cfg, generator)
         else:
-            images = augment(dataset.images[batch_idx].to(device), generator, cfg.augment)
+            batch_idx = to_device(batch_idx, device)                    # (B,)
+            images = augment(all_images[batch_idx], generator, cfg.augment)
             if cfg.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             embeddings = model(images)  # (B, D), unit vectors
-            batch_labels = labels[batch_idx].to(device)
+            batch_labels = all_labels[batch_idx]
             if center is not None:
                 result = center(embeddings, batch_labels)
             else:
                 result = BATCH_LOSSES[cfg.loss](embeddings, batch_labels, cfg.margin)
-        if not torch.isfinite(result.loss):
-            raise FaceNetEduError(f"Training diverged at step {step} (the loss is {float(result.loss.detach())}); lower lr.")
+        pending.append((step, result._replace(loss=result.loss.detach())))
+        if len(pending) == check_every or step + 1 == cfg.num_steps:
+            _check_finite(pending, history, model, last_good)   # before this step's update: the weights are still good
+            if check_every > 1:
+                last_good = [t.detach().clone() for t in model.state_dict().values()]
+            if check_every > 1 or step % 10 == 0:
+                bar.set_postfix(loss=f"{history.loss[-1]:.3f}", active=f"{history.active_fraction[-1]:.0%}")
         optimizer.zero_grad(set_to_none=True)
         result.loss.backward()
         optimizer.step()
-        history.record(step, result)
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{history.loss[-1]:.3f}", active=f"{history.active_fraction[-1]:.0%}")
         if snapshot and ((step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.num_steps):
-            history.snapshots.append((step + 1, embed(model, probe_images, device=device)))  # embed restores train mode
+            history.snapshots.append((step + 1, embed(model, probe_images)))  # embed restores train mode
     history.seconds = time.perf_counter() - start
     model.to(memory_format=torch.contiguous_format).eval()
     return history
