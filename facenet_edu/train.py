@@ -31,7 +31,7 @@ from .losses import (
     contrastive_loss,
     triplet_loss,
 )
-from .model import EmbeddingNet, ModelConfig, embed
+from .model import EmbeddingNet, ModelConfig, check_images, embed
 from .offline import mine_offline
 from .runtime import progress_bar, resolve_device, to_device
 
@@ -45,6 +45,7 @@ LOSSES = (*BATCH_LOSSES, "center")
 OFFLINE_STRATEGIES = ("semi-hard", "hard", "all")
 MAX_BATCH_SIZE = 1024   # p * k images per step; larger batches only exhaust memory on a laptop
 SYNC_EVERY = 25         # on a GPU, fetch the step statistics and check the loss every this many steps
+CPU_SYNC_EVERY = 1      # on the CPU nothing runs ahead, so every step is checked before its update
 
 
 @dataclass
@@ -184,24 +185,29 @@ def _offline_step_loss(model, images, triplets, cfg, generator) -> LossResult:
 
 
 def _check_finite(pending: list[tuple[int, LossResult]], history: History, model: EmbeddingNet,
-                  last_good: list[torch.Tensor] | None) -> None:
+                  last_good: tuple[int, list[torch.Tensor]] | None) -> None:
     """Record the pending steps in ``history``, or raise at the first non-finite loss.
 
     One fetch from the device for all pending steps. On a divergence, the model's
-    weights are put back to ``last_good`` (taken after the previous check) when given.
+    weights are put back to ``last_good`` (a step and the weights before it) when given.
     """
     losses = torch.stack([result.loss.detach() for _, result in pending]).tolist()  # one wait for the device
     for (step, result), value in zip(pending, losses):
         if not math.isfinite(value):
             restored = ""
             if last_good is not None:
-                with torch.no_grad():
-                    for tensor, saved in zip(model.state_dict().values(), last_good):
-                        tensor.copy_(saved)
-                restored = f" The model is back to its weights before step {pending[0][0]}."
+                _restore(model, last_good[1])
+                restored = f" The model is back to its weights before step {last_good[0]}."
             raise FaceNetEduError(f"Training diverged at step {step} (the loss is {value}); lower lr.{restored}")
         history.record(step, result, value)
     pending.clear()
+
+
+@torch.no_grad()
+def _restore(model: EmbeddingNet, weights: list[torch.Tensor]) -> None:
+    """Copy ``weights`` (a list of ``model.state_dict()`` values) back into the model, in place."""
+    for tensor, saved in zip(model.state_dict().values(), weights):
+        tensor.copy_(saved)
 
 
 def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None = None,
@@ -222,10 +228,15 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
 
     Args:
         model: the embedding network (its weights are updated; it is moved to the device).
-        dataset: training identities only; images (N, 1, H, W) at the model's input size.
+        dataset: training identities only; images (N, 1, H, W) at the model's input size,
+            pixels as ``embed`` takes them (``model.check_images``: NaN, infinity and values
+            outside [0, 1] are refused before training starts).
         config: settings; ``TrainConfig()`` by default.
         probe_images: (M, 1, H, W) fixed images embedded every ``config.snapshot_every``
             steps (and at the start and end) for the UMAP animation.
+
+    Raises:
+        FaceNetEduError: bad images, or the loss became NaN or infinite (training diverged).
     """
     cfg = config or TrainConfig()
     device = resolve_device(cfg.device)
@@ -237,7 +248,7 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
     model.to(device).train()
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    all_images, all_labels = dataset.images.to(device), labels.to(device)  # the training set on the device, once
+    all_images, all_labels = check_images(dataset.images).to(device), labels.to(device)  # checked, on the device, once
     params = list(model.parameters())
     center = None
     if cfg.loss == "center":
@@ -249,9 +260,9 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
     snapshot = cfg.snapshot_every > 0 and probe_images is not None
     if snapshot:
         history.snapshots.append((0, embed(model, probe_images)))
-    check_every = 1 if device.type == "cpu" else SYNC_EVERY
+    check_every = CPU_SYNC_EVERY if device.type == "cpu" else SYNC_EVERY
     pending: list[tuple[int, LossResult]] = []   # steps whose statistics are still on the device
-    last_good = None                              # the weights after the last check (GPU only)
+    last_good = None if check_every == 1 else (0, [t.detach().clone() for t in model.state_dict().values()])  # GPU only
     offline = None
     start = time.perf_counter()
     setting = f"lambda {cfg.center_lambda}" if cfg.loss == "center" else f"margin {cfg.margin}"
@@ -259,28 +270,35 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
     for step, batch_idx in enumerate(bar):
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * _lr_factor(step, cfg.num_steps)
-        if cfg.mining == "offline":
-            if step % cfg.offline_every == 0:  # re-embed with the current weights and choose the next triplets
-                num = (cfg.p * cfg.k // 3) * cfg.offline_every  # one step uses about a batch of images
-                offline = mine_offline(model, all_images, labels, cfg.offline_strategy, cfg.margin, num, generator)
-            take = slice((step % cfg.offline_every) * cfg.p * cfg.k // 3, (step % cfg.offline_every + 1) * cfg.p * cfg.k // 3)
-            result = _offline_step_loss(model, all_images, [t[take] for t in offline], cfg, generator)
-        else:
-            batch_idx = to_device(batch_idx, device)                    # (B,)
-            images = augment(all_images[batch_idx], generator, cfg.augment)
-            if cfg.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            embeddings = model(images)  # (B, D), unit vectors
-            batch_labels = all_labels[batch_idx]
-            if center is not None:
-                result = center(embeddings, batch_labels)
+        try:
+            if cfg.mining == "offline":
+                if step % cfg.offline_every == 0:  # re-embed with the current weights and choose the next triplets
+                    num = (cfg.p * cfg.k // 3) * cfg.offline_every  # one step uses about a batch of images
+                    offline = mine_offline(model, all_images, labels, cfg.offline_strategy, cfg.margin, num, generator)
+                take = slice((step % cfg.offline_every) * cfg.p * cfg.k // 3, (step % cfg.offline_every + 1) * cfg.p * cfg.k // 3)
+                result = _offline_step_loss(model, all_images, [t[take] for t in offline], cfg, generator)
             else:
-                result = BATCH_LOSSES[cfg.loss](embeddings, batch_labels, cfg.margin)
+                batch_idx = to_device(batch_idx, device)                    # (B,)
+                images = augment(all_images[batch_idx], generator, cfg.augment)
+                if cfg.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                embeddings = model(images)  # (B, D), unit vectors
+                batch_labels = all_labels[batch_idx]
+                if center is not None:
+                    result = center(embeddings, batch_labels)
+                else:
+                    result = BATCH_LOSSES[cfg.loss](embeddings, batch_labels, cfg.margin)
+        except FaceNetEduError as err:  # e.g. NaN embeddings after a NaN loss that is not checked yet (GPU)
+            if last_good is None:
+                raise
+            _check_finite(pending, history, model, last_good)  # names the first NaN loss, if there was one
+            _restore(model, last_good[1])
+            raise FaceNetEduError(f"{err} (at step {step}; the model is back to its weights before step {last_good[0]}.)") from err
         pending.append((step, result._replace(loss=result.loss.detach())))
         if len(pending) == check_every or step + 1 == cfg.num_steps:
             _check_finite(pending, history, model, last_good)   # before this step's update: the weights are still good
             if check_every > 1:
-                last_good = [t.detach().clone() for t in model.state_dict().values()]
+                last_good = (step, [t.detach().clone() for t in model.state_dict().values()])  # before this update
             if check_every > 1 or step % 10 == 0:
                 bar.set_postfix(loss=f"{history.loss[-1]:.3f}", active=f"{history.active_fraction[-1]:.0%}")
         optimizer.zero_grad(set_to_none=True)
