@@ -243,12 +243,13 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
     generator = torch.Generator().manual_seed(cfg.seed)  # batches and augmentation: from cfg.seed alone
     from .sampling import PKSampler  # local import keeps the module's top readable as the paper's step
 
+    all_images = check_images(dataset.images)  # refuses NaN, infinity, values outside [0, 1] before anything moves
     sampler = PKSampler(dataset.labels, cfg.p, cfg.k, cfg.num_steps, generator)
     _, labels = dataset.labels.unique(return_inverse=True)  # 0..C-1 for the center-loss classifier
     model.to(device).train()
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    all_images, all_labels = check_images(dataset.images).to(device), labels.to(device)  # checked, on the device, once
+    all_images, all_labels = all_images.to(device), labels.to(device)  # the training set on the device, once
     params = list(model.parameters())
     center = None
     if cfg.loss == "center":
