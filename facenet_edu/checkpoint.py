@@ -162,7 +162,7 @@ def _check_state_dict(state_dict, model: EmbeddingNet, where: str) -> None:
             raise FaceNetEduError(f"{where}: weight {name} holds NaN or infinite values; the training diverged or the file is damaged.")
 
 
-def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+def read_checkpoint(path: str | Path, device: str | torch.device | None = None) -> Checkpoint:
     """Read a checkpoint written by ``save_checkpoint``, check all of it, and rebuild the model in eval mode.
 
     Version 1 files (threshold kept among the extra values) are read too; files of
@@ -172,7 +172,8 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
 
     Args:
         path: the checkpoint file.
-        device: where to put the model ("cpu", "cuda", ...; checked first).
+        device: where to put the model ("cpu", "cuda", ...; checked first); None: ``pick_device()``,
+            the same default as ``TrainConfig.device`` (docs/architecture.md, "Devices").
 
     Returns:
         A ``Checkpoint`` (model, threshold, provenance, path).
@@ -226,8 +227,8 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     return Checkpoint(model.to(device).eval(), threshold, {**provenance, "train_config": train_config}, path)
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> EmbeddingNet:
-    """Rebuild the model saved by ``save_checkpoint``, in eval mode (``read_checkpoint(path).model``).
+def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> EmbeddingNet:
+    """Rebuild the model saved by ``save_checkpoint``, in eval mode, on ``device`` (None: ``pick_device()``).
 
     Raises:
         FaceNetEduError: see ``read_checkpoint``.

@@ -36,8 +36,8 @@ COURSE_CARD = COURSE_DIR / "card.json"
 COURSE_NAME = "course"   # the value of --checkpoint / --init that means the shipped model
 
 
-def read_course_checkpoint(device: str | torch.device = "cpu") -> Checkpoint:
-    """The shipped course model with its threshold and provenance (loaded with ``weights_only=True``)."""
+def read_course_checkpoint(device: str | torch.device | None = None) -> Checkpoint:
+    """The shipped course model with its threshold and provenance, on ``device`` (None: ``pick_device()``)."""
     if not COURSE_CHECKPOINT.is_file():
         raise FaceNetEduError(
             f"The course model is missing from the installed package ({COURSE_CHECKPOINT}). "
@@ -60,8 +60,8 @@ def prepare_split(split: CourseSplit, model_config: ModelConfig) -> CourseSplit:
     return CourseSplit(*(prepare_dataset(part, model_config, detect=detect) for part in split))
 
 
-def load_course_model(device: str | torch.device = "cpu") -> EmbeddingNet:
-    """The shipped course model, in eval mode: 128-D embeddings of 64x64 greyscale faces."""
+def load_course_model(device: str | torch.device | None = None) -> EmbeddingNet:
+    """The shipped course model, in eval mode, on ``device`` (None: ``pick_device()``): 128-D embeddings of 64x64 faces."""
     return read_course_checkpoint(device).model
 
 

@@ -1,5 +1,6 @@
 """The embedding network: a small CNN for greyscale faces whose output lies on the unit hypersphere."""
 
+import copy
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -101,24 +102,105 @@ class EmbeddingNet(nn.Module):
         return F.normalize(self.head(x), dim=1)     # (B, D), unit norm
 
 
-@torch.no_grad()
-def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 256, device: torch.device | str | None = None) -> torch.Tensor:
-    """Embed images in eval mode, in batches, with no gradient: one forward pass per image, no triplets.
+CROSS_DEVICE_ATOL = 1e-2  # embeddings of one model on two devices (CPU vs CUDA with TF32 convolutions) agree this well
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device a model lives on: that of its first parameter (or buffer); the CPU for a model with neither."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def check_images(images: torch.Tensor) -> torch.Tensor:
+    """The network's input as float32 pixels in [0, 1], or a ``FaceNetEduError`` saying what is wrong.
+
+    The rule: float tensors (float16, bfloat16, float32, float64) must hold finite values in
+    [0, 1] and are converted to float32; uint8 tensors are read as 0..255 pixels and divided
+    by 255; any other dtype (bool, other integers, complex) is refused. The images stay on
+    their device.
 
     Args:
-        images: (N, 1, H, W) float tensor in [0, 1].
-        device: where to run; defaults to the model's device.
+        images: (N, 1, H, W) tensor.
 
     Returns:
-        (N, D) CPU tensor of L2-normalised embeddings.
+        (N, 1, H, W) float32 tensor in [0, 1] (``images`` itself when it already is one).
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+    if not isinstance(images, torch.Tensor):
+        raise FaceNetEduError(f"Images must be a (N, 1, H, W) tensor, got {type(images).__name__}; "
+                              "for photographs (paths, Pillow images, arrays) use facenet_edu.embed_faces.")
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise FaceNetEduError(f"The network takes greyscale batches (N, 1, H, W), got shape {tuple(images.shape)}.")
+    if images.dtype == torch.uint8:
+        return images.float() / 255
+    if not images.is_floating_point():
+        raise FaceNetEduError(f"Images of dtype {images.dtype} are not pixels; pass floats in [0, 1] or uint8 in 0..255.")
+    if images.numel() == 0:
+        return images.float()
+    if not bool(torch.isfinite(images).all()):
+        raise FaceNetEduError("The images contain NaN or infinite pixels; replace them (e.g. torch.nan_to_num) before embedding.")
+    low, high = float(images.min()), float(images.max())
+    if low < 0 or high > 1:
+        raise FaceNetEduError(f"Pixels must lie in [0, 1], these lie in [{low:g}, {high:g}]; "
+                              "divide 0..255 pixels by 255 (or pass them as uint8).")
+    return images.float()
+
+
+@torch.no_grad()
+def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 256, device: torch.device | str | None = None,
+          train_mode: bool = False) -> torch.Tensor:
+    """Embed images in batches, with no gradient, where the model lives: one forward pass per image, no triplets.
+
+    The device contract (docs/architecture.md, "Devices"): the model runs on its own
+    device; the images are moved there batch by batch; the embeddings come back on the
+    CPU. So the same call works for a model on the CPU or a GPU, whatever device the
+    images are on.
+
+    Args:
+        model: the embedding network, on any device.
+        images: (N, 1, H, W) tensor on any device: floats in [0, 1] (float16, bfloat16 and
+            float64 are converted to float32) or uint8 pixels 0..255 (divided by 255);
+            NaN, infinity, values outside [0, 1] and other dtypes are refused (``check_images``).
+        batch_size: images per forward pass.
+        device: kept for older callers: None or the model's own device ("cuda" matches
+            "cuda:0"). Another device is refused with a ``FaceNetEduError`` (move the model
+            with ``model.to(device)`` instead); nothing is moved.
+        train_mode: run in training mode, as ``train`` does: BatchNorm normalises each
+            batch of ``batch_size`` images with that batch's own statistics. It runs on a
+            copy of the model, so the model's running statistics are not changed. By
+            default (False) the model runs in eval mode and is left in the mode it was in.
+
+    Returns:
+        (N, D) float32 CPU tensor of L2-normalised embeddings.
+
+    Raises:
+        FaceNetEduError: bad images (see above), or ``device`` disagrees with the model's device.
+    """
+    check_number("batch_size", batch_size, 1, integer=True)
+    home = model_device(model)
+    if device is not None:
+        try:
+            asked = torch.device(device)
+        except (RuntimeError, TypeError, ValueError) as err:
+            raise FaceNetEduError(f"Unknown device {device!r}; leave it unset: embed runs where the model is.") from err
+        if asked.type != home.type or (asked.index is not None and asked.index != (home.index or 0)):
+            raise FaceNetEduError(f"The model is on {home} but device={str(asked)!r} was asked; embed runs where the "
+                                  f"model is: leave device unset, or move the model first (model.to({str(asked)!r})).")
+    images = check_images(images)
+    net = copy.deepcopy(model).train() if train_mode else model
+    was_training = net.training
+    if not train_mode:
+        net.eval()
     try:
-        out = [model(images[i : i + batch_size].to(device)).cpu() for i in range(0, images.shape[0], batch_size)]
+        out = []
+        for i in range(0, images.shape[0], batch_size):
+            embeddings = net(images[i : i + batch_size].to(home))  # (b, D) on the model's device
+            if embeddings.is_meta:
+                raise FaceNetEduError("The model's weights are on the meta device (not loaded); load a checkpoint "
+                                      "or build the model on a real device before embedding.")
+            out.append(embeddings.float().cpu())
     finally:
-        model.train(was_training)
+        net.train(was_training)
     if not out:
         return torch.empty(0, getattr(getattr(model, "config", None), "embedding_dim", 0))
     return torch.cat(out)

@@ -1,4 +1,4 @@
-"""Run-time switches: fast mode, seeding, and the device to train on (checked with ``resolve_device``)."""
+"""Run-time switches: fast mode, seeding, the device to train on (checked with ``resolve_device``), copies to it."""
 
 import functools
 import os
@@ -23,9 +23,12 @@ def fast_mode() -> bool:
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and PyTorch, and return a ``torch.Generator`` seeded the same.
 
-    Call it once in a notebook's first cell. Samplers and augmentation take the
-    returned generator explicitly, so their randomness does not depend on what ran
-    before them.
+    Call it once in a notebook's first cell. Samplers (``PKSampler``) and augmentation
+    (``augment``) called in a notebook take the returned generator explicitly, so their
+    randomness does not depend on what ran before them. ``train`` does not take it: it
+    seeds its own generator from ``TrainConfig.seed``, so a run's batches and
+    augmentations depend on its config alone (the model's initial weights depend on
+    the global seed set here).
 
     Args:
         seed: any non-negative integer.
@@ -69,6 +72,23 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     elif resolved.type != "cpu":
         raise FaceNetEduError(f"Device {device!r} is not supported; use 'cpu', 'cuda' or 'cuda:N', or leave it unset.")
     return resolved
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` on ``device``; a CPU tensor bound for a GPU is copied without making the CPU wait for the GPU.
+
+    A plain copy from ordinary (pageable) CPU memory to a GPU first waits until the GPU
+    has finished all the work queued before it, which stalls a training loop once per
+    copy. Copying from pinned memory with ``non_blocking=True`` only queues the copy.
+
+    Args:
+        tensor: any tensor.
+        device: where it should be.
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and tensor.device.type == "cpu":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 def progress_bar(iterable=None, total: int | None = None, desc: str | None = None, disable: bool = False, **kwargs):

@@ -31,9 +31,9 @@ from .losses import (
     contrastive_loss,
     triplet_loss,
 )
-from .model import EmbeddingNet, ModelConfig, embed
+from .model import EmbeddingNet, ModelConfig, check_images, embed
 from .offline import mine_offline
-from .runtime import progress_bar, resolve_device
+from .runtime import progress_bar, resolve_device, to_device
 
 BATCH_LOSSES = {
     "semi-hard": batch_semihard_triplet_loss,
@@ -44,6 +44,8 @@ BATCH_LOSSES = {
 LOSSES = (*BATCH_LOSSES, "center")
 OFFLINE_STRATEGIES = ("semi-hard", "hard", "all")
 MAX_BATCH_SIZE = 1024   # p * k images per step; larger batches only exhaust memory on a laptop
+SYNC_EVERY = 25         # on a GPU, fetch the step statistics and check the loss every this many steps
+CPU_SYNC_EVERY = 1      # on the CPU nothing runs ahead, so every step is checked before its update
 
 
 @dataclass
@@ -63,7 +65,7 @@ class TrainConfig:
         augment: augmentation strengths; ``AugmentConfig.none()`` turns it off.
         center_lambda, center_alpha: weight of the center term and the centers' learning rate.
         snapshot_every: store probe embeddings every this many steps (0: never).
-        device: "cuda", "cpu" or None for ``pick_device()``.
+        device: "cuda", "cpu" or None for ``pick_device()``; the model stays there after training.
         seed: seeds the batch sampler and augmentation (the model is seeded by the caller).
         progress: show a tqdm progress bar.
         channels_last: keep images and activations in the channels-last memory layout while
@@ -139,10 +141,18 @@ class History:
     snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)
     seconds: float = 0.0
 
-    def record(self, step: int, result: LossResult) -> None:
+    def record(self, step: int, result: LossResult, loss: float | None = None) -> None:
+        """Append one step; the numbers of ``result`` may be Python numbers or 0-d tensors (fetched here).
+
+        Args:
+            step: the step's number, from 0.
+            result: what the loss returned at that step.
+            loss: ``float(result.loss)`` if already fetched from the device.
+        """
         self.step.append(step)
-        self.loss.append(float(result.loss.detach()))
-        self.active_fraction.append(result.num_active / result.num_valid if result.num_valid else 0.0)
+        self.loss.append(float(result.loss.detach()) if loss is None else loss)
+        num_active, num_valid = int(result.num_active), int(result.num_valid)
+        self.active_fraction.append(num_active / num_valid if num_valid else 0.0)
         self.mean_ap_dist.append(float(result.mean_ap_dist))
         self.mean_an_dist.append(float(result.mean_an_dist))
 
@@ -156,54 +166,104 @@ def _lr_factor(step: int, num_steps: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _offline_step_loss(model, images, triplets, cfg, generator, device) -> LossResult:
-    """Triplet loss on triplets chosen offline: embed the three images of each with the current network."""
-    anchor_idx, positive_idx, negative_idx = triplets
-    batch = torch.cat([images[anchor_idx], images[positive_idx], images[negative_idx]]).to(device)
+def _offline_step_loss(model, images, triplets, cfg, generator) -> LossResult:
+    """Triplet loss on triplets chosen offline: embed the three images of each with the current network.
+
+    ``images`` are on the model's device; the counts and means come back as 0-d tensors
+    on that device, so no step waits for the GPU (``History.record`` fetches them).
+    """
+    anchor_idx, positive_idx, negative_idx = (to_device(t, images.device) for t in triplets)
+    batch = torch.cat([images[anchor_idx], images[positive_idx], images[negative_idx]])  # (3T, 1, H, W)
     embeddings = model(augment(batch, generator, cfg.augment))  # (3T, D)
     anchor, positive, negative = embeddings.chunk(3)
     loss = triplet_loss(anchor, positive, negative, cfg.margin)
     with torch.no_grad():
         ap_dists = (anchor - positive).norm(dim=1)
         an_dists = (anchor - negative).norm(dim=1)
-        active = int((ap_dists - an_dists + cfg.margin > 0).sum())
-    return LossResult(loss, len(anchor_idx), active, float(ap_dists.mean()), float(an_dists.mean()))
+        active = (ap_dists - an_dists + cfg.margin > 0).sum()
+    return LossResult(loss, len(anchor_idx), active, ap_dists.mean(), an_dists.mean())
+
+
+def _check_finite(pending: list[tuple[int, LossResult]], history: History, model: EmbeddingNet,
+                  last_good: tuple[int, list[torch.Tensor]] | None) -> None:
+    """Record the pending steps in ``history``, or raise at the first non-finite loss.
+
+    One fetch from the device for all pending steps. On a divergence, the model's
+    weights are put back to ``last_good`` (a step and the weights before it) when given.
+    """
+    losses = torch.stack([result.loss.detach() for _, result in pending]).tolist()  # one wait for the device
+    for (step, result), value in zip(pending, losses):
+        if not math.isfinite(value):
+            restored = ""
+            if last_good is not None:
+                _restore(model, last_good[1])
+                restored = f" The model is back to its weights before step {last_good[0]}."
+            raise FaceNetEduError(f"Training diverged at step {step} (the loss is {value}); lower lr.{restored}")
+        history.record(step, result, value)
+    pending.clear()
+
+
+@torch.no_grad()
+def _restore(model: EmbeddingNet, weights: list[torch.Tensor]) -> None:
+    """Copy ``weights`` (a list of ``model.state_dict()`` values) back into the model, in place."""
+    for tensor, saved in zip(model.state_dict().values(), weights):
+        tensor.copy_(saved)
 
 
 def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None = None,
           probe_images: torch.Tensor | None = None) -> History:
-    """Train ``model`` on ``dataset`` in place and return the history.
+    """Train ``model`` on ``dataset`` in place, on ``config.device``, and return the history.
+
+    The model stays on the device it trained on (``pick_device()`` by default, the same
+    default as ``load_checkpoint``; docs/architecture.md, "Devices"), in eval mode.
 
     One loop, written out on purpose so that a step reads like the paper (embed, loss,
-    backward, step) next to its bookkeeping; that is why it runs a little past 60 lines.
+    backward, step) next to its bookkeeping; that is why it runs past 60 lines. On a
+    GPU the training set is copied to the device once, and the step's statistics are
+    fetched (and the loss checked for NaN) every ``SYNC_EVERY`` steps rather than every
+    step, so the CPU queues work without waiting for the GPU; on the CPU every step is
+    checked, as before. If the loss is ever NaN or infinite, training stops with a
+    ``FaceNetEduError`` and the model keeps the weights it had before the bad step (on a
+    GPU: before the last ``SYNC_EVERY`` steps).
 
     Args:
-        model: the embedding network (its weights are updated).
-        dataset: training identities only; images (N, 1, H, W) at the model's input size.
+        model: the embedding network (its weights are updated; it is moved to the device).
+        dataset: training identities only; images (N, 1, H, W) at the model's input size,
+            pixels as ``embed`` takes them (``model.check_images``: NaN, infinity and values
+            outside [0, 1] are refused before training starts).
         config: settings; ``TrainConfig()`` by default.
         probe_images: (M, 1, H, W) fixed images embedded every ``config.snapshot_every``
             steps (and at the start and end) for the UMAP animation.
+
+    Raises:
+        FaceNetEduError: bad images, or the loss became NaN or infinite (training diverged).
     """
     cfg = config or TrainConfig()
     device = resolve_device(cfg.device)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)  # batches and augmentation: from cfg.seed alone
     from .sampling import PKSampler  # local import keeps the module's top readable as the paper's step
 
+    all_images = check_images(dataset.images)  # refuses NaN, infinity, values outside [0, 1] before anything moves
     sampler = PKSampler(dataset.labels, cfg.p, cfg.k, cfg.num_steps, generator)
     _, labels = dataset.labels.unique(return_inverse=True)  # 0..C-1 for the center-loss classifier
     model.to(device).train()
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
+    all_images, all_labels = all_images.to(device), labels.to(device)  # the training set on the device, once
     params = list(model.parameters())
     center = None
     if cfg.loss == "center":
         center = CenterLoss(int(labels.max()) + 1, model.config.embedding_dim, cfg.center_lambda, cfg.center_alpha).to(device)
         params += list(center.parameters())
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    fused = device.type == "cuda"  # one kernel per update instead of about ten; the CPU keeps PyTorch's default
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
     history = History()
     snapshot = cfg.snapshot_every > 0 and probe_images is not None
     if snapshot:
-        history.snapshots.append((0, embed(model, probe_images, device=device)))
+        history.snapshots.append((0, embed(model, probe_images)))
+    check_every = CPU_SYNC_EVERY if device.type == "cpu" else SYNC_EVERY
+    pending: list[tuple[int, LossResult]] = []   # steps whose statistics are still on the device
+    last_good = None if check_every == 1 else (0, [t.detach().clone() for t in model.state_dict().values()])  # GPU only
     offline = None
     start = time.perf_counter()
     setting = f"lambda {cfg.center_lambda}" if cfg.loss == "center" else f"margin {cfg.margin}"
@@ -211,32 +271,42 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
     for step, batch_idx in enumerate(bar):
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * _lr_factor(step, cfg.num_steps)
-        if cfg.mining == "offline":
-            if step % cfg.offline_every == 0:  # re-embed with the current weights and choose the next triplets
-                num = (cfg.p * cfg.k // 3) * cfg.offline_every  # one step uses about a batch of images
-                offline = mine_offline(model, dataset.images, labels, cfg.offline_strategy, cfg.margin, num, generator, device=device)
-            take = slice((step % cfg.offline_every) * cfg.p * cfg.k // 3, (step % cfg.offline_every + 1) * cfg.p * cfg.k // 3)
-            result = _offline_step_loss(model, dataset.images, [t[take] for t in offline], cfg, generator, device)
-        else:
-            images = augment(dataset.images[batch_idx].to(device), generator, cfg.augment)
-            if cfg.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            embeddings = model(images)  # (B, D), unit vectors
-            batch_labels = labels[batch_idx].to(device)
-            if center is not None:
-                result = center(embeddings, batch_labels)
+        try:
+            if cfg.mining == "offline":
+                if step % cfg.offline_every == 0:  # re-embed with the current weights and choose the next triplets
+                    num = (cfg.p * cfg.k // 3) * cfg.offline_every  # one step uses about a batch of images
+                    offline = mine_offline(model, all_images, labels, cfg.offline_strategy, cfg.margin, num, generator)
+                take = slice((step % cfg.offline_every) * cfg.p * cfg.k // 3, (step % cfg.offline_every + 1) * cfg.p * cfg.k // 3)
+                result = _offline_step_loss(model, all_images, [t[take] for t in offline], cfg, generator)
             else:
-                result = BATCH_LOSSES[cfg.loss](embeddings, batch_labels, cfg.margin)
-        if not torch.isfinite(result.loss):
-            raise FaceNetEduError(f"Training diverged at step {step} (the loss is {float(result.loss.detach())}); lower lr.")
+                batch_idx = to_device(batch_idx, device)                    # (B,)
+                images = augment(all_images[batch_idx], generator, cfg.augment)
+                if cfg.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                embeddings = model(images)  # (B, D), unit vectors
+                batch_labels = all_labels[batch_idx]
+                if center is not None:
+                    result = center(embeddings, batch_labels)
+                else:
+                    result = BATCH_LOSSES[cfg.loss](embeddings, batch_labels, cfg.margin)
+        except FaceNetEduError as err:  # e.g. NaN embeddings after a NaN loss that is not checked yet (GPU)
+            if last_good is None:
+                raise
+            _check_finite(pending, history, model, last_good)  # names the first NaN loss, if there was one
+            _restore(model, last_good[1])
+            raise FaceNetEduError(f"{err} (at step {step}; the model is back to its weights before step {last_good[0]}.)") from err
+        pending.append((step, result._replace(loss=result.loss.detach())))
+        if len(pending) == check_every or step + 1 == cfg.num_steps:
+            _check_finite(pending, history, model, last_good)   # before this step's update: the weights are still good
+            if check_every > 1:
+                last_good = (step, [t.detach().clone() for t in model.state_dict().values()])  # before this update
+            if check_every > 1 or step % 10 == 0:
+                bar.set_postfix(loss=f"{history.loss[-1]:.3f}", active=f"{history.active_fraction[-1]:.0%}")
         optimizer.zero_grad(set_to_none=True)
         result.loss.backward()
         optimizer.step()
-        history.record(step, result)
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{history.loss[-1]:.3f}", active=f"{history.active_fraction[-1]:.0%}")
         if snapshot and ((step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.num_steps):
-            history.snapshots.append((step + 1, embed(model, probe_images, device=device)))  # embed restores train mode
+            history.snapshots.append((step + 1, embed(model, probe_images)))  # embed restores train mode
     history.seconds = time.perf_counter() - start
     model.to(memory_format=torch.contiguous_format).eval()
     return history
