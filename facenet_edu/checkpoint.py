@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import torch
 
-from .errors import FaceNetEduError, check_number, check_version
+from .errors import FaceNetEduError, check_threshold, check_version
 from .files import write_atomically
 from .model import EmbeddingNet, ModelConfig
 from .runtime import resolve_device
@@ -76,12 +76,25 @@ def _check_plain(value, where: str) -> None:
 
 
 def _check_threshold(threshold, where: str) -> float | None:
-    if threshold is None:
-        return None
+    """None (no threshold stored) or ``errors.check_threshold``'s one rule: a finite distance >= 0."""
+    return None if threshold is None else check_threshold(threshold, where)
+
+
+def is_checkpoint_file(path: str | Path) -> bool:
+    """Whether ``path`` is a file that carries the facenet-edu checkpoint marker (of any version, even if damaged inside).
+
+    Cheap and safe (``weights_only=True``): the test ``save_checkpoint`` and ``train --out``
+    use before replacing a file, so that neither overwrites a photo, a gallery or anything
+    else that is not a checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return False
     try:
-        return float(check_number("threshold", threshold, low=0.0))
-    except FaceNetEduError as err:
-        raise FaceNetEduError(f"{where}: {err}") from None
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a torch file at all: a zip error, an unpickling error, a decode error ...
+        return False
+    return isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT
 
 
 def save_checkpoint(path: str | Path, model: EmbeddingNet, config=None, *, threshold: float | None = None,
@@ -90,7 +103,8 @@ def save_checkpoint(path: str | Path, model: EmbeddingNet, config=None, *, thres
 
     Args:
         path: the file to write; its folder must exist. An existing file is replaced
-            only once the new one is complete.
+            only once the new one is complete, and only if it is a checkpoint
+            (``is_checkpoint_file``) or empty: a photo or a gallery is never overwritten.
         model: an ``EmbeddingNet``.
         config: the ``TrainConfig`` it was trained with, or None.
         threshold: the verification threshold (a distance >= 0), or None.
@@ -98,10 +112,13 @@ def save_checkpoint(path: str | Path, model: EmbeddingNet, config=None, *, thres
             ``test_identities=[...]``); read back as ``Checkpoint.provenance``.
 
     Raises:
-        FaceNetEduError: the folder is missing or not writable, the threshold is not a
-            finite distance, or a provenance value is not plain.
+        FaceNetEduError: the folder is missing or not writable, ``path`` is a file that is
+            not a checkpoint, the threshold is not a finite distance, or a provenance value is not plain.
     """
     path = Path(path)
+    if path.exists() and not is_checkpoint_file(path) and not (path.is_file() and path.stat().st_size == 0):
+        raise FaceNetEduError(f"{path} exists and is not a facenet-edu checkpoint; it is left as it is. "
+                              "Choose another file name (or move that file away first).")
     threshold = _check_threshold(threshold, "save_checkpoint")
     for reserved in ("train_config",):
         if reserved in provenance:

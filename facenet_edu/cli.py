@@ -150,14 +150,10 @@ def _check_init_settings(args: argparse.Namespace, init) -> None:
 
 
 def _is_checkpoint(path) -> bool:
-    """Whether ``path`` holds a facenet-edu checkpoint that reads whole (only such a file may be replaced by ``train``)."""
-    from .checkpoint import read_checkpoint
+    """Whether ``path`` holds a facenet-edu checkpoint (only such a file may be replaced by ``train``)."""
+    from .checkpoint import is_checkpoint_file
 
-    try:
-        read_checkpoint(path)
-    except FaceNetEduError:
-        return False
-    return True
+    return is_checkpoint_file(path)
 
 
 def _is_results_file(path) -> bool:

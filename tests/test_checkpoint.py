@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from facenet_edu import TrainConfig
-from facenet_edu.checkpoint import CHECKPOINT_VERSION, Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
+from facenet_edu.checkpoint import CHECKPOINT_VERSION, Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint, is_checkpoint_file
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.model import EmbeddingNet, ModelConfig, embed, model_fingerprint
 
@@ -154,3 +154,23 @@ def test_older_models_keep_their_fingerprint_so_their_galleries_still_open():
     aligned = EmbeddingNet(ModelConfig(**{**model.config.to_dict(), "crop": "aligned"}))
     aligned.load_state_dict(model.state_dict())
     assert model_fingerprint(aligned) != model_fingerprint(model)  # same weights, other crop: other embeddings
+
+
+def test_save_checkpoint_replaces_a_checkpoint_but_never_another_file(tmp_path):
+    model = EmbeddingNet(ModelConfig(8, 4, 32))
+    photo = tmp_path / "ada.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0 not really a photo, but a user's file")
+    with pytest.raises(FaceNetEduError, match="not a facenet-edu checkpoint; it is left as it is"):
+        save_checkpoint(photo, model)
+    assert photo.read_bytes().startswith(b"\xff\xd8")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")  # a torch file of someone else's
+    with pytest.raises(FaceNetEduError, match="not a facenet-edu checkpoint"):
+        save_checkpoint(tmp_path / "other.pt", model)
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, threshold=0.5)
+    assert is_checkpoint_file(path) and not is_checkpoint_file(photo) and not is_checkpoint_file(tmp_path / "none.pt")
+    save_checkpoint(path, model, threshold=0.7)  # a checkpoint is replaced, all or nothing
+    assert read_checkpoint(path).threshold == 0.7
+    for bad in (float("nan"), -0.1, float("inf")):
+        with pytest.raises(FaceNetEduError, match="threshold"):
+            save_checkpoint(path, model, threshold=bad)
