@@ -83,6 +83,12 @@ class LFWTraining:
     provenance: dict
 
 
+def _machine(device: torch.device) -> str:
+    """The machine a model was trained on, for its card: the GPU's name on CUDA, else the CPU's threads."""
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} torch threads"
+    return f"{platform.machine()}, {where}, torch {torch.__version__}"
+
+
 def train_on_lfw(data_dir: str | Path | None, model_config: ModelConfig, train_config: TrainConfig,
                  num_val_people: int = 150, init: EmbeddingNet | None = None) -> LFWTraining:
     """Train a triplet network on LFW's people, never on the DevTest people it is tested on.
@@ -109,7 +115,7 @@ def train_on_lfw(data_dir: str | Path | None, model_config: ModelConfig, train_c
         "excluded": f"every person of LFW's pairsDevTest.txt ({len(lfw_people_in(find_lfw_home(data_dir), 'devtest'))} people)",
         "seconds": round(history.seconds, 1),
         "device": str(resolve_device(train_config.device)),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
+        "machine": _machine(resolve_device(train_config.device)),
         "threshold_far_1e-2": validation_threshold(model, val_set, seed=train_config.seed, target_far=1e-2),
     }
     return LFWTraining(model, history, threshold, provenance)

@@ -31,9 +31,8 @@ Every figure below was computed by `scripts/write_model_card.py` from `course.pt
 ## Network and preprocessing
 - `EmbeddingNet`: four conv blocks (width {width}, doubled each block), global average pooling, a linear
   layer to {embedding_dim} numbers, L2 normalisation. {num_parameters:,} parameters, {file_kb:.0f} KB.
-- Input: greyscale, the face box (OpenCV's Haar cascade for a new photo; for LFW's aligned photos the
-  median box that detector finds) grown by a border of {crop_margin} of its side on each side, resized to
-  {image_size}x{image_size}. Training, evaluation, `verify`, `identify` and the gallery all prepare faces this way.
+- Input: {crop_text}, {image_size}x{image_size} greyscale. Training, evaluation, `verify`, `identify` and the
+  gallery all prepare faces this way.
 
 ## Data and people
 - Trained on {train_people} LFW people with at least two photos ({train_images} photos), never on any
@@ -48,6 +47,9 @@ Every figure below was computed by `scripts/write_model_card.py` from `course.pt
   Adam, lr {lr} with warm-up and cosine decay; flips, small rotations, shifts and lighting changes.
 - Time: {seconds:.0f} s for the training loop (reading and cropping the photos the first time adds about a
   minute) on {device} ({machine}); `benchmarks/training_speed.py` measures the step rate of your machine.
+- Two recipes. The **GPU recipe** is the command above when it names `--device cuda`. The **CPU recipe**,
+  for a machine without a GPU, keeps within 15 minutes on a 2-core CPU (its time is in `benchmarks/README.md`):
+  `{cpu_command}`. It is the same code with a narrower network, a smaller batch and fewer steps.
 
 ## What it reaches
 LFW DevTest, the 1,000 official pairs (LFW protocol: threshold chosen on 9 folds, tested on the 10th):
@@ -78,6 +80,10 @@ Environments", 2007. The deep-funneled alignment: Huang, Mattar, Lee and Learned
 """
 
 
+CPU_COMMAND = ("python -m facenet_edu train --dataset lfw --data-dir path/to/lfw_home --num-steps 4000 --p 16 --k 4 "
+               "--width 16 --seed 0 --out course.pt")
+
+
 def row(name: str, metrics: dict, keys: list[str]) -> str:
     return f"| {name} | " + " | ".join(f"{metrics[k]:.3f}" for k in keys) + " |"
 
@@ -95,8 +101,16 @@ def main() -> int:
     lfw_keys = ["verification_accuracy", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3"]
     att_keys = ["verification_accuracy", "rank1", "dir_at_far_1e-2"]
     names = {"model": "course model", "raw_pixels": "raw pixels", "eigenfaces": "eigenfaces"}
+    config = model.config
+    if config.crop == "aligned":
+        crop_text = ("the 5 landmarks MTCNN finds (eyes, nose tip, mouth corners) warped by a similarity transform onto "
+                     "LFW's median landmarks (`align.TEMPLATE`; for LFW's own aligned photos, those median landmarks)")
+    else:
+        crop_text = (f"the face box (OpenCV's Haar cascade where OpenCV has it, else MTCNN's box, for a new photo; "
+                     f"for LFW's aligned photos the median Haar box) grown by a border of {config.crop_margin} of its side")
     text = CARD_TEMPLATE.format(
-        width=model.config.width, embedding_dim=model.config.embedding_dim, crop_margin=model.config.crop_margin,
+        crop_text=crop_text, cpu_command=CPU_COMMAND,
+        width=model.config.width, embedding_dim=model.config.embedding_dim,
         image_size=model.config.image_size, num_parameters=sum(p.numel() for p in model.parameters()),
         file_kb=COURSE_CHECKPOINT.stat().st_size / 1024, threshold=checkpoint.threshold,
         threshold_far=provenance["threshold_far_1e-2"], **{k: provenance[k] for k in (
