@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from facenet_edu.data import find_att_faces  # noqa: E402
 from facenet_edu.detector import detect_faces  # noqa: E402
+from facenet_edu.faces import find_faces  # noqa: E402
 
 LIMIT_MS = 100.0
 
@@ -112,6 +113,7 @@ def main(argv=None) -> None:
     methods = {
         "MTCNN (min face 20)": lambda photo: len(detect_faces(photo)),
         "MTCNN (min face 40)": lambda photo: len(detect_faces(photo, min_face_size=40)),
+        "find_faces (package)": lambda photo: len(find_faces(photo)),  # min face = MIN_FACE_SHARE of the shorter side
     }
     haar = haar_detector()
     if haar is not None:

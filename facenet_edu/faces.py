@@ -41,7 +41,7 @@ import torch.nn as nn
 
 from .align import align_face
 from .data import FaceDataset, resize_images
-from .detector import detect_faces
+from .detector import Face, detect_faces
 from .errors import FaceNetEduError, check_number
 from .images import ImageLike, read_image
 from .model import CROPS, ModelConfig, embed
@@ -52,6 +52,7 @@ CASCADE_FILE = "haarcascade_frontalface_default.xml"
 DETECT_MAX_SIDE = 800                    # larger photos are shrunk before Haar detection (speed), boxes scaled back
 DEFAULT_CROP_MARGIN = ModelConfig.crop_margin  # 0.2: the border of ModelConfig(), for callers without a model
 DEFAULT_CROP = ModelConfig.crop          # "aligned": the crop of ModelConfig(), for callers without a model
+MIN_FACE_SHARE = 0.1                     # faces smaller than this share of the photo's shorter side are not searched for
 MAX_NO_FACE_SHARE = 0.5                  # prepare_dataset refuses a dataset where more images than this have no face
 
 
@@ -116,6 +117,20 @@ def haar_face_boxes(
     return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
+def find_faces(grey: np.ndarray) -> list[Face]:
+    """The faces of a photo to embed, largest first: ``detect_faces`` searching faces of at least
+    ``MIN_FACE_SHARE`` of the shorter side (and 20 pixels).
+
+    A photo brought to be recognised shows its person large; skipping the smallest scales of
+    MTCNN's pyramid is what keeps detection of a 640-pixel photo under 100 ms on 2 cores
+    (``benchmarks/detection.py``). The largest face, the one used, is never that small.
+
+    Args:
+        grey: (H, W) float array in [0, 1] or uint8.
+    """
+    return detect_faces(grey, min_face_size=max(20, round(MIN_FACE_SHARE * min(grey.shape[:2]))))
+
+
 def face_boxes(grey: np.ndarray) -> list[Box]:
     """The face boxes ``crop="box"`` cuts around, largest first: Haar's where OpenCV has it, else the detector's.
 
@@ -124,7 +139,7 @@ def face_boxes(grey: np.ndarray) -> list[Box]:
     """
     if haar_available():
         return haar_face_boxes(grey)
-    return [face.box for face in detect_faces(grey)]
+    return [face.box for face in find_faces(grey)]
 
 
 def square_crop_box(box: Box, image_shape: tuple[int, int], crop_margin: float = DEFAULT_CROP_MARGIN) -> Box:
@@ -199,7 +214,7 @@ def face_crop_and_count(
     grey = read_image(image)  # (H, W)
     if not detect:
         return grey, 0
-    found = detect_faces(grey) if crop == "aligned" else face_boxes(grey)  # largest first
+    found = find_faces(grey) if crop == "aligned" else face_boxes(grey)  # largest first
     if not found:
         if on_no_face == "whole":
             return grey, 0

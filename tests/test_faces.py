@@ -13,6 +13,7 @@ from facenet_edu.errors import FaceNetEduError
 from facenet_edu.faces import (
     crop_face, embed_faces, face_crop, face_crop_and_count, haar_face_boxes, prepare_aligned_face, prepare_dataset,
     prepare_dataset_counted, prepare_face, prepare_face_and_count, prepare_faces, square_crop_box, to_network_input,
+    find_faces,
 )
 from facenet_edu.images import read_image
 from facenet_edu.model import EmbeddingNet, ModelConfig, embed
@@ -249,7 +250,7 @@ def _att_photo(att_dir, person: str, scale: float, at: tuple[int, int], size=(40
 
 def test_the_detector_finds_a_pasted_face_and_the_aligned_crop_puts_its_landmarks_on_the_template(att_dir):
     photo, frame = _att_photo(att_dir, "s1", 2.0, (200, 100))
-    found = detect_faces(photo)
+    found = find_faces(photo)  # what face_crop_and_count searches: faces of at least MIN_FACE_SHARE of the photo
     assert len(found) == 1
     x, y, w, h = frame
     landmarks = found[0].landmarks  # (5, 2)
@@ -266,7 +267,7 @@ def test_several_faces_use_the_largest_and_say_how_many(att_dir):
     small, _ = _att_photo(att_dir, "s2", 1.5, (20, 30), size=(420, 560), seed=1)
     photo, frame = _att_photo(att_dir, "s1", 2.5, (300, 60), size=(420, 560), seed=1)
     photo[30 : 30 + 168, 20 : 20 + 138] = small[30 : 30 + 168, 20 : 20 + 138]  # a second, smaller face on the left
-    found = detect_faces(photo)
+    found = find_faces(photo)
     assert len(found) == 2 and found[0].box[0] > 200  # largest first: the one on the right
     for crop in ("aligned", "box"):
         region, count = face_crop_and_count(photo, crop=crop)
@@ -309,3 +310,14 @@ def test_prepare_dataset_counts_images_with_no_face_and_refuses_when_most_have_n
     with pytest.raises(FaceNetEduError, match=r"No face found in 6\d of 100 images of AT&T and noise.*detect=False"):
         prepare_dataset(mostly_noise, config)
     assert prepare_dataset_counted(mostly_noise, config, detect=False).no_face == []
+
+
+def test_find_faces_finds_what_the_full_pyramid_finds_on_portrait_sized_faces(att_dir):
+    """find_faces skips MTCNN's smallest scales (speed); faces from about a tenth of the photo up are still found."""
+    for scale in (0.5, 1.0, 2.0, 3.0):  # faces 46 to 276 px wide in a 420 x 560 photo (MIN_FACE_SHARE * 420 = 42)
+        photo, _ = _att_photo(att_dir, "s3", scale, (40, 30), size=(420, 560), seed=2)
+        full, fast = detect_faces(photo), find_faces(photo)
+        assert len(fast) == len(full) == 1, scale
+        side = max(full[0].box[2:])
+        assert np.abs(np.subtract(fast[0].box, full[0].box)).max() <= 0.15 * side, (scale, fast[0].box, full[0].box)
+        assert np.abs(fast[0].landmarks - full[0].landmarks).max() <= 0.1 * side, scale
