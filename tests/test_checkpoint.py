@@ -137,24 +137,26 @@ def test_a_crop_that_does_not_fit_the_version_is_refused(tmp_path):
         read_checkpoint(path)
 
 
-def test_older_models_keep_their_fingerprint_so_their_galleries_still_open():
-    """A gallery stores the fingerprint of its model; the shipped model's must not change now that crops have a name."""
+def test_older_models_keep_their_fingerprint_so_their_galleries_still_open(tmp_path):
+    """A gallery stores the fingerprint of its model; a version-2 model's must not change now that crops have a name."""
     import hashlib
     import json
-    from pathlib import Path
 
-    shipped = Path(__file__).resolve().parents[1] / "facenet_edu" / "course_model" / "course.pt"
-    raw = torch.load(shipped, weights_only=True)
+    path = tmp_path / "old.pt"
+    save_checkpoint(path, EmbeddingNet(ModelConfig(8, 4, 32, crop_margin=0.05, crop="box")))
+    raw = torch.load(path, weights_only=True)
+    raw["version"] = 2
+    raw["model_config"] = {k: v for k, v in raw["model_config"].items() if k != "crop"}  # as version 2 wrote it
+    torch.save(raw, path)
     digest = hashlib.sha256(json.dumps(raw["model_config"], sort_keys=True).encode())  # as galleries of version 2 models saw it
     for name, tensor in sorted(raw["state_dict"].items()):
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    model = read_checkpoint(shipped).model
+    model = read_checkpoint(path).model
     assert model.config.crop == "box" and model_fingerprint(model) == digest.hexdigest()[:16]
     aligned = EmbeddingNet(ModelConfig(**{**model.config.to_dict(), "crop": "aligned"}))
     aligned.load_state_dict(model.state_dict())
     assert model_fingerprint(aligned) != model_fingerprint(model)  # same weights, other crop: other embeddings
-
 
 def test_save_checkpoint_replaces_a_checkpoint_but_never_another_file(tmp_path):
     model = EmbeddingNet(ModelConfig(8, 4, 32))
