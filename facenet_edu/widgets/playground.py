@@ -37,8 +37,8 @@ class PlaygroundFigure:
     """A figure of one playground state, redrawn in place with ``update``.
 
     Left: the embeddings on the unit sphere (a wireframe), one colour per person. Right:
-    the gap (closest different-person pair minus farthest same-person pair) and the
-    median gap per anchor over the steps, with the margin they are trained towards.
+    the closest-pair gap (closest different-person pair minus farthest same-person pair)
+    and the median anchor gap over the steps, with the margin they are trained towards.
 
     Args:
         state: the state to draw first.
