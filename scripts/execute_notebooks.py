@@ -11,7 +11,6 @@ warning on stderr make the script fail so they never reach a commit.
 """
 
 import argparse
-import os
 import re
 import sys
 import time
@@ -20,8 +19,15 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from facenet_edu.runtime import fast_mode
+
 ROOT = Path(__file__).resolve().parent.parent
 ABSOLUTE_PATH = re.compile(r"(/root|/work|/tmp|/home|/Users)/")
+
+
+def mode_name() -> str:
+    """The mode the notebooks will run in, "fast" or "full", decided as they decide it (``facenet_edu.fast_mode``)."""
+    return "fast" if fast_mode() else "full"
 
 
 def tidy(nb: nbformat.NotebookNode) -> list[str]:
@@ -75,7 +81,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     args = parser.parse_args()
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    mode = "fast" if os.environ.get("FACENET_EDU_FAST") else "full"
+    mode = mode_name()
     for path in paths:
         if args.tidy_only:
             nb = nbformat.read(path, as_version=4)

@@ -9,6 +9,7 @@ one seed. Speed is measured in ``benchmarks/playground_speed.py``, not here.
 
 import functools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -212,6 +213,21 @@ def test_play_trains_and_redraws():
     for label, line in zip(range(8), w.drawing.points):                 # the points drawn are the embeddings
         x, y, z = line.get_data_3d()
         assert torch.allclose(torch.tensor(np.array([x, y, z])).T.float(), w.state.embeddings[w.state.labels == label])
+
+
+@widget_test
+def test_readouts_are_labelled_with_the_course_terms():
+    """Each number follows its term: "Closest-pair gap" over the whole set, "median anchor gap" per anchor."""
+    w = widgets.triplet_playground(steps_per_frame=3)
+    w.play.value += 1
+    html = w.summary.value
+    expected = slow_readouts(w.state.embeddings, w.state.labels, 0.2)
+    median = sorted(expected["anchor_gaps"])[(len(expected["anchor_gaps"]) - 1) // 2]
+    assert float(shown(html, "fe-gap")) == pytest.approx(expected["gap"], abs=5e-4)
+    assert float(shown(html, "fe-anchor-gap")) == pytest.approx(median, abs=5e-4)
+    assert re.search(r'Closest-pair gap <span class="fe-gap"', html)
+    assert re.search(r'Median anchor gap <span class="fe-anchor-gap"', html)
+    assert "Gap between" not in html and "median gap" not in html      # the terms the course no longer uses
 
 
 @widget_test

@@ -37,8 +37,8 @@ class PlaygroundFigure:
     """A figure of one playground state, redrawn in place with ``update``.
 
     Left: the embeddings on the unit sphere (a wireframe), one colour per person. Right:
-    the gap (closest different-person pair minus farthest same-person pair) and the
-    median gap per anchor over the steps, with the margin they are trained towards.
+    the closest-pair gap (closest different-person pair minus farthest same-person pair)
+    and the median anchor gap over the steps, with the margin they are trained towards.
 
     Args:
         state: the state to draw first.
@@ -169,10 +169,11 @@ class TripletPlayground(widgets.VBox):
         collapsed = r.mean_an_dist < COLLAPSED_BELOW
         self.summary.value = (
             f"<div>Step {span('fe-steps', str(state.step))}. "
-            f"Gap between the closest different-person pair and the farthest same-person pair "
-            f"{span('fe-gap', f'{r.gap:+.3f}', 'green' if beyond else 'firebrick')} against margin "
+            f"Closest-pair gap {span('fe-gap', f'{r.gap:+.3f}', 'green' if beyond else 'firebrick')} "
+            f"(closest different-person pair minus farthest same-person pair) against margin "
             f"{span('fe-margin', f'{state.margin:.2f}')}: {verdict}.<br>"
-            f"Per anchor: median gap {span('fe-anchor-gap', f'{r.median_anchor_gap:+.3f}')}, "
+            f"Median anchor gap {span('fe-anchor-gap', f'{r.median_anchor_gap:+.3f}')} "
+            f"(per anchor: closest negative minus farthest positive), "
             f"{span('fe-anchors-beyond', f'{r.fraction_beyond(state.margin):.0%}')} of the anchors at least the margin; "
             f"active triplets {span('fe-active', f'{r.active_fraction:.1%}')}, "
             f"{STRATEGY_NAMES[state.strategy]} loss {span('fe-playground-loss', f'{r.loss:.4f}')}.<br>"
@@ -191,7 +192,7 @@ def triplet_playground(config: PlaygroundConfig | None = None, margin: float = 0
 
     Play trains ``steps_per_frame`` steps per frame (``facenet_edu.playground.playground_step``)
     and redraws; the margin slider and the mining dropdown change what the next steps
-    train for; reset goes back to the same start. The readouts compare the gap (closest
+    train for; reset goes back to the same start. The readouts compare the closest-pair gap (closest
     different-person pair minus farthest same-person pair) with the margin.
 
     Args:
