@@ -130,10 +130,12 @@ def test_wheel_holds_every_module_and_installs_into_a_fresh_venv(tmp_path):
                     str(wheel)], check=True, capture_output=True, text=True, timeout=120)
     run = tmp_path / "elsewhere"                     # not the checkout, so nothing is imported from the source tree
     run.mkdir()
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # a PYTHONPATH would import the source tree
     out = subprocess.run([str(env_python), "-c", "import facenet_edu, facenet_edu.widgets; print(facenet_edu.__file__)"],
-                         cwd=run, check=True, capture_output=True, text=True, timeout=120).stdout
+                         cwd=run, check=True, capture_output=True, text=True, timeout=120, env=clean).stdout
     assert Path(out.strip()).is_relative_to(env), out
-    helped = subprocess.run([str(env_python), "-m", "facenet_edu", "--help"], cwd=run, capture_output=True, text=True, timeout=120)
+    helped = subprocess.run([str(env_python), "-m", "facenet_edu", "--help"], cwd=run, capture_output=True, text=True,
+                            timeout=120, env=clean)
     assert helped.returncode == 0 and "usage" in helped.stdout, helped.stderr
     assert (env / "bin" / "facenet-edu").exists()
 

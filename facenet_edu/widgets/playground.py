@@ -76,7 +76,7 @@ class PlaygroundFigure:
         ax.axhline(0.0, color="lightgrey", linewidth=0.8)
         ax.set(xlabel="training step", ylabel="distance")
         # A title instead of a legend, and few ticks: text is most of a frame's drawing time.
-        ax.set_title("gap (black), median gap per anchor (blue), margin (dashed)", fontsize=9)
+        ax.set_title("closest-pair gap (black), median anchor gap (blue), margin (dashed)", fontsize=9)
         ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
         ax.yaxis.set_major_locator(MaxNLocator(5))
         self.update(state)
