@@ -100,6 +100,7 @@ def test_wheel_holds_every_module_and_installs_into_a_fresh_venv(tmp_path):
     ``.pth`` line, but not its editable install of facenet_edu, so the import must come
     from the wheel. About 20 s, most of it importing torch.
     """
+    import os
     import subprocess
     import sys
     import venv
