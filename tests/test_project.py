@@ -127,11 +127,11 @@ def test_wheel_holds_every_module_and_installs_into_a_fresh_venv(tmp_path):
                           check=True, capture_output=True, text=True).stdout.strip()
     here = [p for p in sys.path if p.endswith("site-packages")]
     Path(site, "test_env_packages.pth").write_text("\n".join(here) + "\n")   # torch & co., not the editable finder
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # a PYTHONPATH would put the source tree first
     subprocess.run([sys.executable, "-m", "pip", "--python", str(env_python), "install", "--no-deps", "--no-index", "-q",
-                    str(wheel)], check=True, capture_output=True, text=True, timeout=120)
+                    str(wheel)], check=True, capture_output=True, text=True, timeout=120, env=clean)
     run = tmp_path / "elsewhere"                     # not the checkout, so nothing is imported from the source tree
     run.mkdir()
-    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # a PYTHONPATH would import the source tree
     out = subprocess.run([str(env_python), "-c", "import facenet_edu, facenet_edu.widgets; print(facenet_edu.__file__)"],
                          cwd=run, check=True, capture_output=True, text=True, timeout=120, env=clean).stdout
     assert Path(out.strip()).is_relative_to(env), out
