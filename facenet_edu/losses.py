@@ -61,6 +61,29 @@ class LossResult(NamedTuple):
     mean_an_dist: torch.Tensor
 
 
+def fetch_numbers(results: list[LossResult]) -> list[LossResult]:
+    """The same results as Python numbers, fetched from the device in one transfer (one host sync).
+
+    ``int(result.num_active)`` on a GPU waits for the GPU each time it is called; a
+    training loop that fetches its statistics every few steps calls this once instead.
+
+    Args:
+        results: LossResults whose fields are 0-d tensors (all on one device)
+            or Python numbers.
+
+    Returns:
+        One LossResult per result, of Python numbers: ``loss`` and the means floats,
+        the counts ints (for a history; there is nothing left to backpropagate).
+    """
+    tensors = [x.detach().reshape(1).to(torch.float64) for result in results for x in result if isinstance(x, torch.Tensor)]
+    values = iter(torch.cat(tensors).tolist() if tensors else [])   # the one wait
+    fetched = []
+    for result in results:
+        loss, num_valid, num_active, ap, an = (next(values) if isinstance(x, torch.Tensor) else x for x in result)
+        fetched.append(LossResult(float(loss), int(num_valid), int(num_active), float(ap), float(an)))
+    return fetched
+
+
 def _distances_and_labels(embeddings, labels, squared: bool, dists, check: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The (B, B) distance matrix (the one given, or computed once here) and the (B,) labels on its device."""
     check_embeddings(embeddings, values=check and dists is not None)  # pairwise_distances checks its input itself

@@ -481,3 +481,18 @@ def test_unchecked_losses_make_no_host_wait_and_turn_bad_embeddings_into_a_nan_l
         assert torch.isnan(result.loss)
         with pytest.raises(FaceNetEduError, match="NaN or infinite"):
             fn(broken, labels, *([] if isinstance(fn, CenterLoss) else [0.2]))                # the default checks
+
+
+def test_fetch_numbers_reads_many_results_in_one_wait():
+    embeddings, labels = random_batch(5)
+    results = [fn(embeddings.float(), labels, 0.3) for fn in BATCH_LOSSES]
+    results.append(LossResult(torch.tensor(0.5), 7, torch.tensor(3), torch.tensor(0.25), 1.5))  # Python numbers too
+    with HostWaits() as waits:
+        fetched = losses.fetch_numbers(results)
+    assert waits.count == 0   # no int()/float() per field; the one transfer (tolist) is not an op this counter sees
+    for result, numbers in zip(results, fetched):
+        assert numbers.loss == float(result.loss)
+        assert (numbers.num_valid, numbers.num_active) == (int(result.num_valid), int(result.num_active))
+        assert (numbers.mean_ap_dist, numbers.mean_an_dist) == (float(result.mean_ap_dist), float(result.mean_an_dist))
+        assert [type(x) for x in numbers] == [float, int, int, float, float]
+    assert losses.fetch_numbers([]) == []
