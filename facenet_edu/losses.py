@@ -178,13 +178,14 @@ def batch_all_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margi
         # a binary search in the anchor's sorted negative distances
         sorted_an = torch.where(negative_mask, dists, float("inf")).sort(dim=1).values      # (B, B)
         per_positive = torch.searchsorted(sorted_an, dists + margin)                      # (B, B) counts for (a, p)
-        ap_weights = torch.where(positive_mask, per_positive, 0).to(dists.dtype)          # (B, B): active triplets per (a, p)
+        ap_counts = torch.where(positive_mask, per_positive, 0)                           # (B, B): active triplets per (a, p)
         # (a, n) is in as many as the anchor has positives p with d(a, p) + margin > d(a, n)
         sorted_ap_margin = torch.where(positive_mask, dists + margin, float("inf")).sort(dim=1).values  # (B, B)
         num_positives = positive_mask.sum(dim=1, keepdim=True)                            # (B, 1)
         per_negative = num_positives - torch.searchsorted(sorted_ap_margin, dists.contiguous(), right=True).clamp(max=num_positives)
         an_weights = torch.where(negative_mask, per_negative, 0).to(dists.dtype)          # (B, B): active triplets per (a, n)
-        num_active = ap_weights.sum().long()
+        num_active = ap_counts.sum()                                                      # exact, in integers
+        ap_weights = ap_counts.to(dists.dtype)
         num_valid = (num_positives * negative_mask.sum(dim=1, keepdim=True)).sum()
     ap_mean, an_mean = _pair_means(dists, positive_mask, negative_mask)
     loss = ((ap_weights * dists).sum() - (an_weights * dists).sum()) / num_active.clamp_min(1)
