@@ -6,7 +6,9 @@ callers need two kinds of output:
 
 - training code (losses, mining, widgets) keeps torch tensors, on their device, with
   their gradients: ``check_embeddings``, ``labels_for``, ``check_distance_matrix``,
-  ``embeddings_and_labels``;
+  ``embeddings_and_labels``. Checking values (NaN) makes a GPU's caller wait for its
+  result, so ``check_embeddings`` and ``check_distance_matrix`` take ``values=False``
+  for the training step, which checks its loss instead;
 - evaluation and matching code works on NumPy copies in float64 (``as_features``,
   ``as_labels``, ``as_pairs``) or, for stored unit embeddings, float32
   (``as_unit_embeddings``).
@@ -28,12 +30,20 @@ def to_numpy(x) -> np.ndarray:
 # ---------------------------------------------------------------- torch side (training, mining, losses)
 
 
-def check_embeddings(embeddings: torch.Tensor) -> None:
-    """Raise FaceNetEduError unless ``embeddings`` is a finite (B, D) tensor."""
+def check_embeddings(embeddings: torch.Tensor, values: bool = True) -> None:
+    """Raise FaceNetEduError unless ``embeddings`` is a finite (B, D) tensor.
+
+    Args:
+        embeddings: the tensor to check.
+        values: also check that every value is finite. On a GPU that makes the CPU wait
+            for the GPU's result (one host sync); ``train`` passes False through the
+            losses and checks the loss for NaN every ``train.SYNC_EVERY`` steps instead.
+            The shape is always checked (it costs nothing).
+    """
     if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 2:
         shape = tuple(embeddings.shape) if isinstance(embeddings, torch.Tensor) else type(embeddings).__name__
         raise FaceNetEduError(f"Embeddings must be a (B, D) tensor, got {shape}.")
-    if not torch.isfinite(embeddings).all():
+    if values and not torch.isfinite(embeddings).all():
         raise FaceNetEduError(
             "The embeddings contain NaN or infinite values, so no distance can be computed; "
             "training has probably diverged: lower the learning rate and check the input images."
@@ -54,12 +64,17 @@ def labels_for(labels, size: int, device: torch.device | str | None = None) -> t
     return labels if device is None else labels.to(device)
 
 
-def check_distance_matrix(dists: torch.Tensor) -> torch.Tensor:
-    """Return ``dists`` if it is a square (B, B) tensor without NaN, else raise FaceNetEduError."""
+def check_distance_matrix(dists: torch.Tensor, values: bool = True) -> torch.Tensor:
+    """Return ``dists`` if it is a square (B, B) tensor without NaN, else raise FaceNetEduError.
+
+    Args:
+        dists: the matrix to check.
+        values: also check for NaN (a host sync on a GPU, as in ``check_embeddings``).
+    """
     if not isinstance(dists, torch.Tensor) or dists.ndim != 2 or dists.shape[0] != dists.shape[1]:
         shape = tuple(dists.shape) if hasattr(dists, "shape") else type(dists).__name__
         raise FaceNetEduError(f"dists must be a square (B, B) distance matrix tensor, got shape {shape}.")
-    if torch.isnan(dists).any():
+    if values and torch.isnan(dists).any():
         raise FaceNetEduError("The distance matrix contains NaN; the embeddings it came from are not finite.")
     return dists
 

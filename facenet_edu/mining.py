@@ -19,8 +19,10 @@ the closest negative that is still farther than the positive. The batch losses
 all take their semi-hard negative from that one function.
 
 Nothing else here builds a (B, B, B) tensor. Each anchor's negatives are sorted by
-distance once; then, for every anchor-positive pair, two binary searches find where
-its hard, semi-hard and easy negatives start and stop in that order. Counting costs
+distance once; then, for every pair of the batch, two binary searches find where
+its hard, semi-hard and easy negatives start and stop in that order. The training
+losses use this in fixed-size (B, B) form (``semihard_negative_matrix``), so that on
+a GPU no step waits for a count; the functions that list triplets cannot avoid it. Counting costs
 O(B^2 log B) time and O(B^2) memory; listing triplets costs that plus the triplets
 listed, so B = 4096 runs on a laptop. Every function takes the (B, B) distance matrix
 (``facenet_edu.distances.pairwise_distances``), computed once per batch by the caller.
@@ -48,28 +50,6 @@ def pair_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     same = labels[:, None] == labels[None, :]                 # (B, B)
     eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
     return same & ~eye, ~same
-
-
-def searchsorted_rows(sorted_rows: torch.Tensor, rows: torch.Tensor, values: torch.Tensor, right: bool = False) -> torch.Tensor:
-    """Binary-search each value in its own row of a row-sorted matrix.
-
-    Args:
-        sorted_rows: (B, N) tensor, each row sorted ascending.
-        rows: (M,) long tensor of row indices, in ascending order (as ``torch.nonzero`` gives them).
-        values: (M,) values to look up, value i in row rows[i].
-        right: as in ``torch.searchsorted``: False counts entries < value, True entries <= value.
-
-    Returns:
-        (M,) long tensor: for each value, how many entries of its row come before it.
-    """
-    if len(rows) == 0:
-        return torch.empty(0, dtype=torch.long, device=rows.device)
-    counts = torch.bincount(rows, minlength=sorted_rows.shape[0])     # (B,) values per row
-    slot = torch.arange(len(rows), device=rows.device) - (counts.cumsum(0) - counts)[rows]  # (M,) place within its row
-    table = torch.zeros(sorted_rows.shape[0], int(counts.max()), dtype=sorted_rows.dtype, device=rows.device)
-    table[rows, slot] = values                                         # (B, max values per row), zero-padded
-    found = torch.searchsorted(sorted_rows.contiguous(), table, right=right)  # (B, max values per row)
-    return found[rows, slot]
 
 
 def valid_triplet_mask(labels: torch.Tensor) -> torch.Tensor:
@@ -138,28 +118,41 @@ def mine_triplets(embeddings: torch.Tensor | None, labels: torch.Tensor, strateg
     return anchor_idx, ranks["positive_idx"][pair], ranks["order"][anchor_idx, rank]
 
 
-def _negative_ranks(dists: torch.Tensor, labels: torch.Tensor, margin: float) -> dict:
-    """Each anchor's negatives sorted by distance, and where each kind of negative sits for every pair.
+def _rank_matrix(dists: torch.Tensor, labels: torch.Tensor, margin: float) -> dict:
+    """Each anchor's negatives sorted by distance, and where each kind of negative sits, for every pair of the batch.
 
-    For anchor-positive pair i (anchor a, positive p), the anchor's negatives in ranks
-    [0, hard[i]) satisfy d(a, n) <= d(a, p) (hard), ranks [hard[i], inside[i]) satisfy
-    d(a, p) < d(a, n) < d(a, p) + margin (semi-hard), and ranks [inside[i], num[i]) are easy.
+    For a pair (a, p), the anchor's negatives in ranks [0, hard[a, p]) satisfy
+    d(a, n) <= d(a, p) (hard), ranks [hard[a, p], inside[a, p]) satisfy
+    d(a, p) < d(a, n) < d(a, p) + margin (semi-hard), and ranks [inside[a, p], num[a]) are
+    easy. Computed for all B x B pairs, so every size is known before the GPU runs
+    (no host sync); only the pairs of ``positive_mask`` are anchor-positive pairs.
+
+    Returns:
+        dict with "positive_mask", "negative_mask" (B, B) bool; "order" (B, B) negative
+        indices of each anchor sorted by distance (non-negatives last); "hard", "inside"
+        (B, B) long rank boundaries, with inside >= hard; "num" (B, 1) negatives per anchor.
+    """
+    positive_mask, negative_mask = pair_masks(labels)
+    sorted_an, order = torch.where(negative_mask, dists, float("inf")).sort(dim=1, stable=True)  # (B, B), nearest first, ties by index
+    num = negative_mask.sum(dim=1, keepdim=True)                                        # (B, 1) negatives of each anchor
+    hard = torch.searchsorted(sorted_an, dists.contiguous(), right=True).clamp(max=num)  # (B, B) #negatives <= d(a, p)
+    inside = torch.searchsorted(sorted_an, dists + margin).clamp(max=num)               # (B, B) #negatives < d(a, p) + margin
+    return {"positive_mask": positive_mask, "negative_mask": negative_mask, "order": order,
+            "hard": hard, "inside": torch.maximum(hard, inside), "num": num}
+
+
+def _negative_ranks(dists: torch.Tensor, labels: torch.Tensor, margin: float) -> dict:
+    """``_rank_matrix`` for the anchor-positive pairs only, listed in row order.
 
     Returns:
         dict with "anchor_idx", "positive_idx" (M,) all anchor-positive pairs in row order;
-        "order" (B, B) negative indices of each anchor sorted by distance (non-negatives last);
-        "hard", "inside", "num" (M,) rank boundaries, with inside >= hard.
+        "order" (B, B) as in ``_rank_matrix``; "hard", "inside", "num" (M,) rank boundaries.
     """
-    positive_mask, negative_mask = pair_masks(labels)
-    inf = torch.tensor(float("inf"), dtype=dists.dtype, device=dists.device)
-    sorted_an, order = torch.where(negative_mask, dists, inf).sort(dim=1, stable=True)  # (B, B), nearest first, ties by index
-    anchor_idx, positive_idx = torch.nonzero(positive_mask, as_tuple=True)  # (M,) each
-    ap_dists = dists[anchor_idx, positive_idx]                             # (M,)
-    num = negative_mask.sum(dim=1)[anchor_idx]                             # (M,) negatives of the pair's anchor
-    hard = searchsorted_rows(sorted_an, anchor_idx, ap_dists, right=True).clamp(max=num)  # #negatives <= d(a, p)
-    inside = searchsorted_rows(sorted_an, anchor_idx, ap_dists + margin).clamp(max=num)   # #negatives < d(a, p) + margin
-    return {"anchor_idx": anchor_idx, "positive_idx": positive_idx, "order": order,
-            "hard": hard, "inside": torch.maximum(hard, inside), "num": num}
+    ranks = _rank_matrix(dists, labels, margin)
+    anchor_idx, positive_idx = torch.nonzero(ranks["positive_mask"], as_tuple=True)  # (M,) each
+    return {"anchor_idx": anchor_idx, "positive_idx": positive_idx, "order": ranks["order"],
+            "hard": ranks["hard"][anchor_idx, positive_idx], "inside": ranks["inside"][anchor_idx, positive_idx],
+            "num": ranks["num"][anchor_idx, 0]}
 
 
 def _check_pair(labels: torch.Tensor, anchor: int, positive: int) -> None:
@@ -217,8 +210,46 @@ def count_triplet_categories(dists: torch.Tensor, labels: torch.Tensor, margin: 
     dists = check_distance_matrix(dists)
     labels = labels_for(labels, dists.shape[0], dists.device)
     ranks = _negative_ranks(dists, labels, margin)
-    hard, semi_hard, easy = ranks["hard"], ranks["inside"] - ranks["hard"], ranks["num"] - ranks["inside"]
+    hard, semi_hard, easy = ranks["hard"], ranks["inside"] - ranks["hard"], ranks["num"] - ranks["inside"]  # (M,) each
     return {"easy": int(easy.sum()), "semi-hard": int(semi_hard.sum()), "hard": int(hard.sum())}
+
+
+@torch.no_grad()
+def semihard_negative_matrix(dists: torch.Tensor, labels: torch.Tensor, margin: float, fallback: str = "easiest",
+                             check: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """FaceNet's online choice for every pair of the batch at once, in fixed-size (B, B) tensors.
+
+    The same choice as ``semihard_negatives`` (see there), made for all B x B pairs
+    (a, x) and returned with a mask of the pairs kept rather than as a list, so that no
+    size depends on the data and a GPU never makes the CPU wait: the form the
+    semi-hard loss uses in training.
+
+    Args:
+        dists: (B, B) distance matrix (its gradient is not used).
+        labels: (B,) identity labels.
+        margin: the triplet-loss margin.
+        fallback: "easiest" or "skip", as in ``semihard_negatives``.
+        check: check ``dists`` for NaN (a host sync on a GPU); the losses pass False
+            when they have checked already or were asked not to.
+
+    Returns:
+        negative_idx (B, B) long: at [a, p], the negative chosen for the pair (a, p)
+        (a valid index, but meaningless where ``keep`` is False); keep (B, B) bool: the
+        anchor-positive pairs that ``semihard_negatives`` returns.
+    """
+    if fallback not in FALLBACKS:
+        raise FaceNetEduError(f"fallback (no_semihard) must be 'easiest' or 'skip', got {fallback!r}.")
+    dists = check_distance_matrix(dists, values=check).detach()
+    labels = labels_for(labels, dists.shape[0], dists.device)
+    ranks = _rank_matrix(dists, labels, margin)
+    nearest_farther, num = ranks["hard"], ranks["num"]   # (B, B) rank of the first negative > d(a, p); (B, 1) negatives
+    if fallback == "easiest":
+        keep = ranks["positive_mask"] & (num > 0)
+        rank = torch.where(nearest_farther < num, nearest_farther, (num - 1).clamp_min(0))  # else the farthest negative
+    else:
+        keep = ranks["positive_mask"] & (ranks["inside"] > nearest_farther)  # that negative is inside the margin: semi-hard
+        rank = nearest_farther.clamp(max=dists.shape[0] - 1)                 # (a row without negatives: any index)
+    return ranks["order"].gather(1, rank), keep
 
 
 @torch.no_grad()
@@ -239,6 +270,9 @@ def semihard_negatives(dists: torch.Tensor, labels: torch.Tensor, margin: float,
     - "skip" (pytorch-metric-learning's semi-hard miner): only pairs whose chosen
       negative is semi-hard are returned.
 
+    The choice is made by ``semihard_negative_matrix`` for every pair at once; this
+    function lists the kept pairs.
+
     Args:
         dists: (B, B) distance matrix (its gradient is not used: choosing is not differentiated).
         labels: (B,) identity labels.
@@ -249,20 +283,9 @@ def semihard_negatives(dists: torch.Tensor, labels: torch.Tensor, margin: float,
         anchor_idx, positive_idx, negative_idx: three (M,) long tensors, one row per kept
         pair, sorted by anchor, then positive.
     """
-    if fallback not in FALLBACKS:
-        raise FaceNetEduError(f"fallback (no_semihard) must be 'easiest' or 'skip', got {fallback!r}.")
-    dists = check_distance_matrix(dists).detach()
-    labels = labels_for(labels, dists.shape[0], dists.device)
-    ranks = _negative_ranks(dists, labels, margin)
-    nearest_farther, num = ranks["hard"], ranks["num"]      # (M,) rank of the first negative > d(a, p); negatives
-    if fallback == "easiest":
-        keep = num > 0
-        rank = torch.where(nearest_farther < num, nearest_farther, num - 1)  # else the farthest negative
-    else:
-        keep = ranks["inside"] > nearest_farther            # that negative is inside the margin: semi-hard
-        rank = nearest_farther
-    anchor_idx, positive_idx = ranks["anchor_idx"][keep], ranks["positive_idx"][keep]
-    return anchor_idx, positive_idx, ranks["order"][anchor_idx, rank[keep]]
+    negative_idx, keep = semihard_negative_matrix(dists, labels, margin, fallback)  # (B, B) each
+    anchor_idx, positive_idx = torch.nonzero(keep, as_tuple=True)                  # (M,) each, row order
+    return anchor_idx, positive_idx, negative_idx[anchor_idx, positive_idx]
 
 
 def select_negatives(dists: torch.Tensor, labels: torch.Tensor, anchor: int, positive: int, margin: float) -> dict:

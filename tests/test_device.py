@@ -6,18 +6,15 @@ are. The tests marked ``cuda`` compare CUDA with the CPU and are skipped without
 GPU (``scripts/gpu_check.sh`` runs them on a CUDA machine).
 """
 
-import collections
 import copy
 import importlib
 import json
 import re
-import traceback
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from facenet_edu import EmbeddingNet, FaceNetEduError, ModelConfig, embed, synthetic_dataset
 from facenet_edu.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
@@ -31,6 +28,7 @@ from facenet_edu.model import CROSS_DEVICE_ATOL, model_device
 from facenet_edu.offline import mine_offline
 from facenet_edu.runtime import pick_device
 from facenet_edu.train import TrainConfig, train
+from host_waits import HostWaits
 
 SMALL = ModelConfig(embedding_dim=16, width=4, image_size=32)
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -112,43 +110,28 @@ def test_training_and_loading_put_the_model_on_the_same_default_device(tmp_path,
     assert model_device(load_course_model()) == pick_device()
 
 
-class HostWaits(TorchDispatchMode):
-    """Counts the operations that would make the CPU wait for a GPU, by the package file whose line asked.
+@pytest.mark.xfail(strict=True, reason="needs the change to train.py and distances.py in the nosync branch's report "
+                   "(losses called with check=False, statistics read with losses.fetch_numbers); remove this marker with it")
+@pytest.mark.parametrize("loss", ["semi-hard", "batch-hard", "batch-all", "contrastive", "center"])
+def test_a_training_step_makes_no_host_wait(faces, monkeypatch, loss):
+    """Run as on a GPU (statistics fetched every SYNC_EVERY steps): no wait in a step, train's own files once per check.
 
-    A Python number from a tensor (``float``, ``int``, ``bool``, ``.item()``) and an output
-    whose size depends on the data (``nonzero``, boolean masks) both need the GPU's result.
-    The optimiser's own step counters live on the CPU and are not counted.
+    Before issue 21 the loss path waited 12 times per step (inputs.py 3, losses.py 6, mining.py 3).
     """
-
-    WAITS = {"_local_scalar_dense", "nonzero", "masked_select"}
-
-    def __init__(self):
-        super().__init__()
-        self.by_file = collections.Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func.overloadpacket.__name__ in self.WAITS:
-            stack = traceback.extract_stack()
-            if not any("torch/optim" in frame.filename for frame in stack):
-                ours = [frame for frame in stack if "facenet_edu" in frame.filename]
-                self.by_file[Path(ours[-1].filename).name if ours else "elsewhere"] += 1
-        return func(*args, **(kwargs or {}))
-
-
-def test_the_training_loop_itself_makes_no_per_step_host_waits(faces, monkeypatch):
-    """Run as on a GPU (statistics fetched every SYNC_EVERY steps): train's own files wait once per check."""
     monkeypatch.setattr(train_module, "CPU_SYNC_EVERY", train_module.SYNC_EVERY)
     counts = {}
     for num_steps in (train_module.SYNC_EVERY, 2 * train_module.SYNC_EVERY):
         with HostWaits() as waits:
-            train(_net(), faces, TrainConfig(num_steps=num_steps, p=3, k=2, device="cpu", progress=False))
+            train(_net(), faces, TrainConfig(loss=loss, num_steps=num_steps, p=3, k=2, device="cpu", progress=False))
         counts[num_steps] = waits.by_file
     extra = {name: counts[2 * train_module.SYNC_EVERY][name] - counts[train_module.SYNC_EVERY][name]
              for name in counts[2 * train_module.SYNC_EVERY]}
     per_step = {name: n / train_module.SYNC_EVERY for name, n in extra.items() if n}
-    print(f"host waits per step, by file: {per_step}")
+    print(f"{loss}: host waits per step, by file: {per_step}")
     for own in ("train.py", "augment.py", "sampling.py", "runtime.py"):   # the loop's own code
         assert extra.get(own, 0) <= 1, (own, extra)                        # at most one per check
+    for path in ("losses.py", "mining.py", "inputs.py", "distances.py"):  # the loss path
+        assert extra.get(path, 0) == 0, (path, extra)                      # none
 
 
 # ---------------------------------------------------------------- embed's input checks (issue 20)

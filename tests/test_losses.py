@@ -9,7 +9,9 @@ from pytorch_metric_learning.distances import LpDistance
 from pytorch_metric_learning.losses import ContrastiveLoss, TripletMarginLoss
 from pytorch_metric_learning.miners import TripletMarginMiner
 
+import previous_losses
 from facenet_edu import losses
+from facenet_edu.distances import pairwise_distances
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.losses import (
     CenterLoss,
@@ -20,6 +22,7 @@ from facenet_edu.losses import (
     contrastive_loss,
     triplet_loss,
 )
+from host_waits import HostWaits
 
 BATCH_LOSSES = [batch_all_triplet_loss, batch_hard_triplet_loss, batch_semihard_triplet_loss]
 
@@ -146,15 +149,6 @@ def test_batch_all_matches_loop(seed, squared):
     torch.testing.assert_close(ours_grad, ref_grad)
     assert (result.num_valid, result.num_active) == (num_valid, num_active)
     assert 0 < num_active < num_valid
-
-
-def test_batch_all_is_the_same_in_small_chunks(monkeypatch):
-    embeddings, labels = random_batch(3, num_people=5, per_person=3)
-    reference = batch_all_triplet_loss(embeddings, labels, 0.4)
-    monkeypatch.setattr(losses, "_CHUNK_ELEMENTS", 7)  # one anchor-positive pair per chunk
-    chunked = batch_all_triplet_loss(embeddings, labels, 0.4)
-    torch.testing.assert_close(chunked.loss, reference.loss)
-    assert chunked[1:] == reference[1:]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -384,8 +378,6 @@ def test_center_loss_gradients_and_errors():
 @pytest.mark.parametrize("fn", [*BATCH_LOSSES, contrastive_loss])
 @pytest.mark.parametrize("squared", [False, True])
 def test_precomputed_dists_give_the_same_loss_and_gradient(fn, squared):
-    from facenet_edu.distances import pairwise_distances
-
     if fn is contrastive_loss and squared:
         pytest.skip("the contrastive loss takes plain distances")
     embeddings, labels = random_batch(5)
@@ -394,7 +386,8 @@ def test_precomputed_dists_give_the_same_loss_and_gradient(fn, squared):
     kwargs = {"squared": squared} if fn is not contrastive_loss else {}
     expected = fn(own, labels, 0.3, **kwargs)
     result = fn(given, labels, 0.3, dists=pairwise_distances(given, squared=squared))
-    assert torch.allclose(result.loss, expected.loss) and result[1:] == pytest.approx(expected[1:])
+    assert torch.allclose(result.loss, expected.loss)
+    assert [float(x) for x in result[1:]] == pytest.approx([float(x) for x in expected[1:]])
     expected.loss.backward()
     result.loss.backward()
     assert torch.allclose(given.grad, own.grad)
@@ -406,3 +399,100 @@ def test_a_wrong_distance_matrix_is_refused():
         batch_semihard_triplet_loss(embeddings, labels, 0.2, dists=torch.zeros(3, 4))
     with pytest.raises(FaceNetEduError, match="embeddings"):
         batch_all_triplet_loss(embeddings, labels, 0.2, dists=torch.zeros(3, 3))
+
+
+# ---------------------------------------------------------------- the same results as before issue 21, with no host sync
+
+def previous_batches():
+    """A few batches of every shape the losses meet: P x K, uneven, ties, one person, singletons, float32."""
+    for seed in range(4):
+        e, y = random_batch(seed, num_people=3 + seed, per_person=2 + seed % 3, dim=6)
+        yield e.float(), y                                            # float32, as in training
+        yield e, y
+    yield grid_batch(2, size=14, num_people=3)                        # exact ties
+    yield random_batch(7, num_people=1, per_person=5)                 # one person: no negative
+    yield random_batch(8, num_people=6, per_person=1)                 # nobody twice: no positive
+
+
+def previous_cases():
+    yield from ((fn.__name__, {"squared": sq}) for fn in BATCH_LOSSES for sq in (False, True))
+    yield from (("batch_semihard_triplet_loss", {"no_semihard": "skip", "squared": sq}) for sq in (False, True))
+    yield "contrastive_loss", {}
+
+
+@pytest.mark.parametrize("name, kwargs", list(previous_cases()))
+@pytest.mark.parametrize("check", [True, False])
+def test_losses_give_the_same_values_and_gradients_as_before(name, kwargs, check):
+    """The loss path rewritten without host syncs (masked sums, fixed sizes) against a verbatim copy of the old code."""
+    for margin in (0.2, 0.5, 1.0):
+        for embeddings, labels in previous_batches():
+            new, new_grad, new_result = value_and_grad(
+                lambda x: getattr(losses, name)(x, labels, margin, check=check, **kwargs), embeddings)
+            old, old_grad, old_result = value_and_grad(
+                lambda x: getattr(previous_losses, name)(x, labels, margin, **kwargs), embeddings)
+            tolerance = {"rtol": 1e-5, "atol": 1e-6} if embeddings.dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
+            torch.testing.assert_close(new, old, **tolerance)
+            torch.testing.assert_close(new_grad, old_grad, **tolerance)
+            assert (int(new_result.num_valid), int(new_result.num_active)) == (old_result.num_valid, old_result.num_active)
+            torch.testing.assert_close(new_result.mean_ap_dist.item(), old_result.mean_ap_dist, **tolerance)
+            torch.testing.assert_close(new_result.mean_an_dist.item(), old_result.mean_an_dist, **tolerance)
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_center_loss_gives_the_same_values_gradients_and_centers_as_before(check):
+    embeddings, labels = random_batch(4, num_people=4, per_person=3)
+    embeddings = embeddings.float()
+    new_center = CenterLoss(4, 5, alpha=0.5, generator=torch.Generator().manual_seed(0)).train()
+    old_center = previous_losses.CenterLoss(4, 5, alpha=0.5, generator=torch.Generator().manual_seed(0)).train()
+    for step in range(3):                                             # the centers move between calls
+        x = embeddings + 0.1 * step
+        new, new_grad, new_result = value_and_grad(lambda e: new_center(e, labels, check=check), x)
+        old, old_grad, old_result = value_and_grad(lambda e: old_center(e, labels), x)
+        assert torch.equal(new, old) and torch.equal(new_grad, old_grad)
+        assert torch.equal(new_center.centers, old_center.centers)
+        assert int(new_result.num_valid) == int(new_result.num_active) == old_result.num_valid == len(labels)
+        assert (new_result.mean_ap_dist.item(), new_result.mean_an_dist.item()) == (old_result.mean_ap_dist, old_result.mean_an_dist)
+
+
+def test_loss_results_are_0d_tensors_that_read_as_numbers():
+    embeddings, labels = random_batch(3)
+    for result in (batch_semihard_triplet_loss(embeddings, labels, 0.2), CenterLoss(4, 5)(embeddings.float(), labels)):
+        assert all(isinstance(x, torch.Tensor) and x.ndim == 0 and not x.requires_grad for x in result[1:])
+        assert result.num_valid.dtype == result.num_active.dtype == torch.long
+        assert isinstance(int(result.num_active), int) and isinstance(float(result.mean_ap_dist), float)
+        assert f"{result.mean_ap_dist:.3f}" == f"{float(result.mean_ap_dist):.3f}"   # formats like a float
+
+
+@pytest.mark.parametrize("fn", [*BATCH_LOSSES, contrastive_loss, CenterLoss(4, 5)])
+def test_unchecked_losses_make_no_host_wait_and_turn_bad_embeddings_into_a_nan_loss(fn):
+    """check=False, as train passes it: no host sync in the loss (given the distances); NaN embeddings give a NaN loss."""
+    embeddings, labels = random_batch(6)
+    embeddings = embeddings.float().requires_grad_()
+    kwargs = {} if isinstance(fn, CenterLoss) else {"dists": pairwise_distances(embeddings)}
+    with HostWaits() as waits:
+        result = fn(embeddings, labels, *([] if isinstance(fn, CenterLoss) else [0.2]), check=False, **kwargs)
+        result.loss.backward()
+    assert waits.count == 0, waits.by_file
+    for bad in (float("nan"), float("inf")):
+        broken = embeddings.detach().clone()
+        broken[2, 1] = bad
+        kwargs = {} if isinstance(fn, CenterLoss) else {"dists": torch.cdist(broken, broken)}   # NaN rows
+        result = fn(broken, labels, *([] if isinstance(fn, CenterLoss) else [0.2]), check=False, **kwargs)
+        assert torch.isnan(result.loss)
+        with pytest.raises(FaceNetEduError, match="NaN or infinite"):
+            fn(broken, labels, *([] if isinstance(fn, CenterLoss) else [0.2]))                # the default checks
+
+
+def test_fetch_numbers_reads_many_results_in_one_wait():
+    embeddings, labels = random_batch(5)
+    results = [fn(embeddings.float(), labels, 0.3) for fn in BATCH_LOSSES]
+    results.append(LossResult(torch.tensor(0.5), 7, torch.tensor(3), torch.tensor(0.25), 1.5))  # Python numbers too
+    with HostWaits() as waits:
+        fetched = losses.fetch_numbers(results)
+    assert waits.count == 0   # no int()/float() per field; the one transfer (tolist) is not an op this counter sees
+    for result, numbers in zip(results, fetched):
+        assert numbers.loss == float(result.loss)
+        assert (numbers.num_valid, numbers.num_active) == (int(result.num_valid), int(result.num_active))
+        assert (numbers.mean_ap_dist, numbers.mean_an_dist) == (float(result.mean_ap_dist), float(result.mean_an_dist))
+        assert [type(x) for x in numbers] == [float, int, int, float, float]
+    assert losses.fetch_numbers([]) == []

@@ -13,6 +13,7 @@ from sklearn.metrics.pairwise import euclidean_distances
 
 from facenet_edu import mining
 from facenet_edu.errors import FaceNetEduError
+from host_waits import HostWaits
 from facenet_edu.distances import pairwise_distances
 from facenet_edu.mining import (
     STRATEGIES,
@@ -332,11 +333,30 @@ def test_semihard_negatives_pick_one_negative_per_pair_and_check_fallback():
         semihard_negatives(dists, labels, 0.2, fallback="hardest")
 
 
-def test_searchsorted_rows_matches_one_search_per_row():
-    g = torch.Generator().manual_seed(0)
-    sorted_rows = torch.randint(0, 6, (5, 9), generator=g).double().sort(dim=1).values
-    rows = torch.randint(0, 5, (30,), generator=g).sort().values
-    values = torch.randint(0, 7, (30,), generator=g).double()
-    for right in (False, True):
-        expected = [int(torch.searchsorted(sorted_rows[r], v.reshape(1), right=right)) for r, v in zip(rows, values)]
-        assert mining.searchsorted_rows(sorted_rows, rows, values, right=right).tolist() == expected
+@pytest.mark.parametrize("fallback", ["easiest", "skip"])
+@pytest.mark.parametrize("seed", range(4))
+def test_semihard_negative_matrix_is_the_listed_choice_for_every_pair(seed, fallback):
+    embeddings, labels = grid_batch(seed, size=14, num_people=3) if seed % 2 else random_batch(seed)
+    dists = pairwise_distances(embeddings)
+    for margin in (0.0, 0.3, 1.0, 3.0):
+        negative_idx, keep = mining.semihard_negative_matrix(dists, labels, margin, fallback=fallback)
+        assert negative_idx.shape == keep.shape == dists.shape                           # fixed size: no host sync
+        assert ((negative_idx >= 0) & (negative_idx < len(labels))).all()                # safe to gather everywhere
+        kept = {(a, p, int(negative_idx[a, p])) for a, p in torch.nonzero(keep).tolist()}
+        expected = reference_semihard(dists, labels, margin, fallback)                   # the slow definition
+        if fallback == "easiest":
+            by_pair = {(a, p): n for a, p, n in expected}
+            assert {(a, p) for a, p, _ in kept} == set(by_pair)
+            assert all(float(dists[a, n]) == float(dists[a, by_pair[a, p]]) for a, p, n in kept)
+        else:
+            assert kept == expected
+
+
+def test_semihard_negative_matrix_without_checks_makes_no_host_wait():
+    embeddings, labels = random_batch(1)
+    dists = pairwise_distances(embeddings)
+    with HostWaits() as waits:
+        mining.semihard_negative_matrix(dists, labels, 0.2, check=False)
+    assert waits.count == 0
+    with pytest.raises(FaceNetEduError, match="NaN"):
+        mining.semihard_negative_matrix(dists * float("nan"), labels, 0.2)                # checked by default
