@@ -26,7 +26,7 @@ def safe_sqrt(squared: torch.Tensor) -> torch.Tensor:
     return torch.where(zero, torch.zeros_like(squared), root)
 
 
-def pairwise_distances(embeddings: torch.Tensor, squared: bool = False) -> torch.Tensor:
+def pairwise_distances(embeddings: torch.Tensor, squared: bool = False, check: bool = True) -> torch.Tensor:
     """Euclidean distance between every pair of embeddings.
 
     Uses ||x - y||^2 = ||x||^2 - 2 x.y + ||y||^2 (one matrix product), clamps rounding
@@ -37,11 +37,13 @@ def pairwise_distances(embeddings: torch.Tensor, squared: bool = False) -> torch
     Args:
         embeddings: (B, D) tensor (usually L2-normalised, but any finite vectors work).
         squared: return squared distances (FaceNet's paper) instead of distances.
+        check: check that the embeddings are finite (a wait for the GPU); ``train`` passes False
+            and checks its loss every ``train.SYNC_EVERY`` steps instead. The shape is always checked.
 
     Returns:
         (B, B) symmetric tensor with zeros on the diagonal, the embeddings' dtype and device.
     """
-    check_embeddings(embeddings)
+    check_embeddings(embeddings, values=check)
     dot = embeddings @ embeddings.T                          # (B, B)
     norms = dot.diagonal()                                   # (B,) squared lengths
     d2 = norms[:, None] - 2 * dot + norms[None, :]            # (B, B)

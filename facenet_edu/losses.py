@@ -87,7 +87,7 @@ def fetch_numbers(results: list[LossResult]) -> list[LossResult]:
 def _distances_and_labels(embeddings, labels, squared: bool, dists, check: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The (B, B) distance matrix (the one given, or computed once here) and the (B,) labels on its device."""
     check_embeddings(embeddings, values=check and dists is not None)  # pairwise_distances checks its input itself
-    dists = pairwise_distances(embeddings, squared) if dists is None else check_distance_matrix(dists, values=check)
+    dists = pairwise_distances(embeddings, squared, check) if dists is None else check_distance_matrix(dists, values=check)
     if dists.shape[0] != embeddings.shape[0]:
         raise FaceNetEduError(f"dists is {tuple(dists.shape)} but there are {embeddings.shape[0]} embeddings.")
     return dists, labels_for(labels, embeddings.shape[0], dists.device)

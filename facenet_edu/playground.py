@@ -190,8 +190,8 @@ def measure(embeddings: torch.Tensor, labels: torch.Tensor, margin: float, strat
         anchor_gaps=closest_negative - farthest_positive,
         loss=float(result.loss),
         active_fraction=(counts["hard"] + counts["semi-hard"]) / total,
-        mean_ap_dist=result.mean_ap_dist,
-        mean_an_dist=result.mean_an_dist,
+        mean_ap_dist=float(result.mean_ap_dist),
+        mean_an_dist=float(result.mean_an_dist),
     )
 
 

@@ -25,6 +25,7 @@ from .errors import FaceNetEduError, check_number
 from .losses import (
     CenterLoss,
     LossResult,
+    fetch_numbers,
     batch_all_triplet_loss,
     batch_hard_triplet_loss,
     batch_semihard_triplet_loss,
@@ -191,8 +192,9 @@ def _check_finite(pending: list[tuple[int, LossResult]], history: History, model
     One fetch from the device for all pending steps. On a divergence, the model's
     weights are put back to ``last_good`` (a step and the weights before it) when given.
     """
-    losses = torch.stack([result.loss.detach() for _, result in pending]).tolist()  # one wait for the device
-    for (step, result), value in zip(pending, losses):
+    fetched = fetch_numbers([result for _, result in pending])  # one wait for the device
+    for (step, _), result in zip(pending, fetched):
+        value = result.loss
         if not math.isfinite(value):
             restored = ""
             if last_good is not None:
@@ -286,9 +288,9 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
                 embeddings = model(images)  # (B, D), unit vectors
                 batch_labels = all_labels[batch_idx]
                 if center is not None:
-                    result = center(embeddings, batch_labels)
+                    result = center(embeddings, batch_labels, check=False)
                 else:
-                    result = BATCH_LOSSES[cfg.loss](embeddings, batch_labels, cfg.margin)
+                    result = BATCH_LOSSES[cfg.loss](embeddings, batch_labels, cfg.margin, check=False)
         except FaceNetEduError as err:  # e.g. NaN embeddings after a NaN loss that is not checked yet (GPU)
             if last_good is None:
                 raise

@@ -189,9 +189,9 @@ def nan_loss_at_call(bad_call: int):
     """The semi-hard loss, except that its ``bad_call``-th value is NaN (the embeddings stay finite)."""
     calls = []
 
-    def loss(embeddings, labels, margin):
+    def loss(embeddings, labels, margin, **kwargs):
         calls.append(1)
-        result = batch_semihard_triplet_loss(embeddings, labels, margin)
+        result = batch_semihard_triplet_loss(embeddings, labels, margin, **kwargs)
         return result._replace(loss=result.loss * float("nan")) if len(calls) == bad_call else result
     return loss
 
