@@ -157,7 +157,7 @@ def metric(metrics: dict, name: str) -> float:
 
 # ---------------------------------------------------------------------------------------------- LFW
 def lfw_section(entries: list[Entry], lfw_dir) -> dict[str, dict[str, float]]:
-    """LFW DevTest for every checkpoint, baselines once per preprocessing; returns {label: {model, raw, eigen}} accuracies."""
+    """LFW DevTest for every checkpoint, baselines once per preprocessing; returns {label: {"model", "raw pixels", "eigenfaces": accuracy}}."""
     start = time.perf_counter()
     rows: dict[str, dict] = {}
     baseline_rows: dict[str, dict] = {}
@@ -192,7 +192,7 @@ def lfw_section(entries: list[Entry], lfw_dir) -> dict[str, dict[str, float]]:
 # ---------------------------------------------------------------------------------------------- AT&T
 def att_section(entries: list[Entry], att_dir, num_steps: int, from_scratch: bool,
                 seed: int) -> dict[str, dict[str, float]]:
-    """AT&T in 4 identity-disjoint folds for every checkpoint; returns {label: {model, raw, eigen}} fine-tuned accuracies."""
+    """AT&T in 4 identity-disjoint folds for every checkpoint; returns {label: {"model" (fine-tuned), "raw pixels", "eigenfaces": mean accuracy}}."""
     att = load_dataset("att", att_dir)
     prepared: dict[tuple, tuple[FaceDataset, int]] = {}  # preprocessing key -> (prepared faces, photos with no face)
     for entry in entries:
