@@ -108,16 +108,26 @@ def test_the_crop_round_trips_and_is_checked(tmp_path):
             ModelConfig(crop=bad)
 
 
-def test_the_shipped_older_course_model_loads_with_the_box_crop(tmp_path):
+def test_an_older_checkpoint_loads_with_the_box_crop_and_its_own_border(tmp_path):
+    """Version 2 files (the course model before aligned crops) keep their crop: a box grown by their crop_margin."""
+    path = tmp_path / "old.pt"
+    save_checkpoint(path, EmbeddingNet(ModelConfig(8, 4, 32, crop_margin=0.05, crop="box")))
+    raw = torch.load(path, weights_only=True)
+    raw["version"] = 2
+    raw["model_config"] = {k: v for k, v in raw["model_config"].items() if k != "crop"}  # as version 2 wrote it
+    torch.save(raw, path)
+    config = read_checkpoint(path).model.config
+    assert config.crop == "box" and config.crop_margin == 0.05
+    assert config.to_dict() == {**raw["model_config"], "crop": "box"}
+
+
+def test_the_shipped_course_model_is_of_the_current_version_with_aligned_crops():
     from pathlib import Path
 
     shipped = Path(__file__).resolve().parents[1] / "facenet_edu" / "course_model" / "course.pt"
     raw = torch.load(shipped, weights_only=True)
-    assert raw["version"] == 2 and "crop" not in raw["model_config"]  # written before aligned crops existed
-    config = read_checkpoint(shipped).model.config
-    assert config.crop == "box" and config.crop_margin == raw["model_config"]["crop_margin"]
-    assert config.to_dict() == {**raw["model_config"], "crop": "box"}
-
+    assert raw["version"] == CHECKPOINT_VERSION and raw["model_config"]["crop"] == "aligned"
+    assert read_checkpoint(shipped).model.config.crop == "aligned"
 
 def test_a_crop_that_does_not_fit_the_version_is_refused(tmp_path):
     path = tmp_path / "m.pt"
