@@ -20,7 +20,6 @@ import torch
 
 from .augment import AugmentConfig, augment
 from .data import FaceDataset
-from .checkpoint import load_checkpoint, save_checkpoint  # noqa: F401  (their old home; notebooks import them from here)
 from .errors import FaceNetEduError, check_number
 from .losses import (
     CenterLoss,

@@ -186,3 +186,26 @@ def test_save_checkpoint_replaces_a_checkpoint_but_never_another_file(tmp_path):
     for bad in (float("nan"), -0.1, float("inf")):
         with pytest.raises(FaceNetEduError, match="threshold"):
             save_checkpoint(path, model, threshold=bad)
+
+
+def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path):
+    images = torch.rand(4, 1, 32, 32)
+    model = EmbeddingNet(SMALL)
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, model, TrainConfig(num_steps=3), threshold=0.8)
+    loaded = load_checkpoint(path)
+    assert loaded.config == SMALL
+    assert torch.allclose(embed(model, images), embed(loaded, images))
+
+
+def test_load_checkpoint_refuses_what_is_not_one(tmp_path):
+    with pytest.raises(FaceNetEduError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(FaceNetEduError, match="not a facenet-edu checkpoint"):
+        load_checkpoint(junk)
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(2)}, plain)
+    with pytest.raises(FaceNetEduError, match="marker"):
+        load_checkpoint(plain)

@@ -18,20 +18,27 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~ \[]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
-def test_environment_yml_names_the_same_packages_as_pyproject():
+def _spec(requirement: str) -> str:
+    """'opencv-python-headless>=4.8  # why' -> '>=4.8'; '' for an unversioned requirement."""
+    return requirement.split("#")[0].strip()[len(_name(requirement)):].strip()
+
+
+def test_environment_yml_names_the_same_packages_and_versions_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pip_side = {_name(r) for r in project["dependencies"]}
-    for extra in project["optional-dependencies"].values():
-        pip_side |= {_name(r) for r in extra}
+    requirements = list(project["dependencies"]) + [r for extra in project["optional-dependencies"].values() for r in extra]
+    pip_side = {_name(r): _spec(r) for r in requirements}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda_side = set()
+    conda_side = {}
     for dep in env["dependencies"]:
-        if isinstance(dep, dict):
-            conda_side |= {_name(r) for r in dep["pip"] if not r.startswith("-e")}
-        else:
-            conda_side.add(_name(dep))
-    conda_side -= {"python", "pip"}
-    assert conda_side == pip_side, f"only in environment.yml: {conda_side - pip_side}; only in pyproject: {pip_side - conda_side}"
+        for r in (dep["pip"] if isinstance(dep, dict) else [dep]):
+            if not r.startswith("-e"):
+                conda_side[_name(r)] = _spec(r)
+    conda_side.pop("python"), conda_side.pop("pip")
+    assert set(conda_side) == set(pip_side), (f"only in environment.yml: {set(conda_side) - set(pip_side)}; "
+                                              f"only in pyproject: {set(pip_side) - set(conda_side)}")
+    # torch: pinned where we install, a range where others install (the next test); every other version must agree
+    differ = {n: (conda_side[n], pip_side[n]) for n in pip_side if n != "torch" and conda_side[n] != pip_side[n]}
+    assert not differ, f"versions differ between environment.yml and pyproject.toml: {differ}"
 
 
 def test_torch_is_pinned_where_we_install_and_a_range_where_others_install():

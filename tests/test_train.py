@@ -14,7 +14,7 @@ from facenet_edu.augment import augment
 from facenet_edu.data import FaceDataset
 from facenet_edu.losses import batch_semihard_triplet_loss
 from facenet_edu.sampling import PKSampler
-from facenet_edu.train import TrainConfig, load_checkpoint, save_checkpoint, train
+from facenet_edu.train import TrainConfig, train
 
 SMALL = ModelConfig(embedding_dim=32, width=8, image_size=48)
 train_module = importlib.import_module("facenet_edu.train")   # the module (facenet_edu.train is the function)
@@ -88,41 +88,6 @@ def test_bad_settings_are_refused_in_plain_words():
         TrainConfig(loss="arcface")
     with pytest.raises(FaceNetEduError, match="needs a triplet loss"):
         TrainConfig(loss="center", mining="offline")
-
-
-def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path, faces):
-    _, test_set = faces
-    model = EmbeddingNet(SMALL)
-    path = tmp_path / "model.pt"
-    save_checkpoint(path, model, TrainConfig(num_steps=3), threshold=0.8)
-    loaded = load_checkpoint(path)
-    assert loaded.config == SMALL
-    assert torch.allclose(embed(model, test_set.images[:4]), embed(loaded, test_set.images[:4]))
-
-
-def test_load_checkpoint_refuses_what_is_not_one(tmp_path):
-    with pytest.raises(FaceNetEduError, match="no such checkpoint"):
-        load_checkpoint(tmp_path / "missing.pt")
-    junk = tmp_path / "junk.pt"
-    junk.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(FaceNetEduError, match="not a facenet-edu checkpoint"):
-        load_checkpoint(junk)
-    plain = tmp_path / "plain.pt"
-    torch.save({"weights": torch.zeros(2)}, plain)
-    with pytest.raises(FaceNetEduError, match="marker"):
-        load_checkpoint(plain)
-
-
-class _Evil:
-    def __reduce__(self):
-        return (print, ("this should never run",))
-
-
-def test_load_checkpoint_refuses_pickled_objects(tmp_path):
-    path = tmp_path / "evil.pt"
-    torch.save({"format": "facenet-edu-checkpoint", "payload": _Evil()}, path)
-    with pytest.raises(FaceNetEduError, match="not a facenet-edu checkpoint"):
-        load_checkpoint(path)
 
 
 # ---------------------------------------------------------------- the loop, against a slow obvious version
