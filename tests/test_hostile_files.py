@@ -19,32 +19,13 @@ import pytest
 import torch
 from PIL import Image
 
+from cli_helpers import assert_one_error_line, run
 from facenet_edu import EmbeddingNet, ModelConfig, synthetic_dataset
 from facenet_edu.checkpoint import read_checkpoint, save_checkpoint
-from facenet_edu.cli import main
 from facenet_edu.data import MAX_FOLDER_DEPTH, load_dataset, read_image_folder
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.files import write_atomically
 from facenet_edu.gallery import Gallery
-
-
-def run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def assert_one_error_line(status, err, *needles, after_progress=False):
-    """One `error:` line; ``after_progress``: the training progress bar (stderr) came first, the error is the last line."""
-    assert status == 2, err
-    lines = err.strip().splitlines()
-    if after_progress:
-        assert all(line.startswith("training") for line in lines[:-1]), err
-        lines = lines[-1:]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle.lower() in err.lower(), err
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cli_helpers import assert_one_error_line, run
 from facenet_edu import EmbeddingNet, ModelConfig, TrainConfig, synthetic_dataset
 from facenet_edu.checkpoint import read_checkpoint, save_checkpoint
 from facenet_edu.cli import main
@@ -23,21 +24,6 @@ from facenet_edu.errors import FaceNetEduError
 from facenet_edu.gallery import Gallery
 from facenet_edu.images import MAX_IMAGE_PIXELS, read_image
 from facenet_edu.model import model_fingerprint
-
-
-def run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def assert_one_error_line(status, err, *needles):
-    assert status == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle.lower() in err.lower(), err
 
 
 def unit(*values) -> np.ndarray:
@@ -122,8 +108,8 @@ def test_a_process_killed_during_enroll_leaves_the_old_or_the_new_gallery(tmp_pa
         "    print(i, flush=True)\n"
         "    i += 1\n"
     )
-    for run, delay in enumerate([1.5, 2.0, 2.7]):  # each run enrols new names, so every person holds 20000 embeddings
-        proc = subprocess.Popen([sys.executable, "-c", script, str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for attempt, delay in enumerate([1.5, 2.0, 2.7]):  # each attempt enrols new names, so every person holds 20000 embeddings
+        proc = subprocess.Popen([sys.executable, "-c", script, str(attempt)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(delay)
         proc.kill()
         proc.wait()
