@@ -26,6 +26,8 @@ LFW_CROP = (58, 58, 134, 134)   # (x, y, width, height): the square of a 250x250
 TEMPLATE = ((LFW_LANDMARKS - np.float32(LFW_CROP[0])) / np.float32(LFW_CROP[2])).astype(np.float32)
 
 
+RESAMPLING = "float64 exact-area shrink, then bilinear warp, edges repeated"  # part of the LFW cache key
+
 def _points(name: str, points, count: int | None = None) -> np.ndarray:
     """``points`` as a finite (N, 2) float64 array (N = ``count`` when given), else a clear error."""
     array = np.asarray(points, dtype=np.float64) if not isinstance(points, str) else np.array([])
@@ -81,17 +83,21 @@ def align_face(grey: np.ndarray, landmarks: np.ndarray, image_size: int) -> np.n
     look like the course model's LFW crops: same eye positions, same size, upright.
 
     How: the similarity transform of the landmarks onto the template (``similarity_transform``),
-    then OpenCV's ``warpAffine`` with bilinear interpolation; parts of the crop outside
-    the photo repeat its edge pixels (``BORDER_REPLICATE``), so no black wedge appears
-    that the network never saw in training. When the warp shrinks (scale s < 1), the
-    photo is first shrunk by s with an area filter (each new pixel the mean of the
-    pixels it covers), so the warp that follows is a rotation at about unit scale:
-    fine detail (hair, stripes, JPEG noise) is averaged away instead of aliasing into
-    moire, as bilinear sampling alone would do when it skips pixels. Shrinking to
-    exactly the output scale rather than to 2x keeps no band that a 2x bilinear
-    decimation would still alias; the cost is a slightly softer image (the bilinear
-    step of a rotation averages neighbours), the same for every photo. Deterministic:
-    the same input gives the same bits.
+    then bilinear interpolation; parts of the crop outside the photo repeat its edge pixels,
+    so no black wedge appears that the network never saw in training. When the warp shrinks
+    (scale s < 1), the photo is first shrunk by s with an exact area filter (each new pixel
+    the mean of the pixels it covers), so the warp that follows is a rotation at about unit
+    scale: fine detail (hair, stripes, JPEG noise) is averaged away instead of aliasing into
+    moire, as bilinear sampling alone would do when it skips pixels. Shrinking to exactly
+    the output scale rather than to 2x keeps no band that a 2x bilinear decimation would
+    still alias; the cost is a slightly softer image (the bilinear step of a rotation
+    averages neighbours), the same for every photo.
+
+    Both steps are written here in float64 NumPy rather than with OpenCV's ``resize`` and
+    ``warpAffine``: OpenCV 4 rounds sample positions to 1/32 of a pixel and OpenCV 5 does
+    not, which moved the course model's LFW DevTest accuracy by half a point between the
+    two. The crop is now the same on every OpenCV and every machine: the same input gives
+    the same bits. ``tests/test_align.py`` checks both steps against OpenCV.
 
     Args:
         grey: (H, W) float array in [0, 1], a greyscale photo (``images.read_image``).
@@ -106,8 +112,6 @@ def align_face(grey: np.ndarray, landmarks: np.ndarray, image_size: int) -> np.n
         FaceNetEduError: ``grey`` is not a finite 2-D image, the landmarks are not 5
             finite, distinct points, or ``image_size`` is not a positive whole number.
     """
-    import cv2
-
     check_number("image_size", image_size, 1, 4096, integer=True)
     grey = np.asarray(grey)
     if grey.ndim != 2 or min(grey.shape) < 1:
@@ -116,15 +120,61 @@ def align_face(grey: np.ndarray, landmarks: np.ndarray, image_size: int) -> np.n
     if not np.isfinite(grey).all():
         raise FaceNetEduError("The image holds NaN or infinite values; read it with images.read_image.")
     matrix = similarity_transform(_points("landmarks", landmarks, 5), TEMPLATE.astype(np.float64) * image_size)  # (2, 3)
-    matrix[:, 2] += matrix[:, :2].sum(axis=1) * 0.5 - 0.5  # to OpenCV's convention: pixel (i, j) centred on (i, j)
+    matrix[:, 2] += matrix[:, :2].sum(axis=1) * 0.5 - 0.5  # pixel (i, j) centred on (i, j), as OpenCV counts them
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     height, width = grey.shape
     if scale < 1.0:
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        small = cv2.resize(grey, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        small = area_shrink(grey, new_w, new_h)
         fx, fy = new_w / width, new_h / height  # actual factors after rounding; small pixel x' came from (x' + 0.5) / fx - 0.5
         undo = np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5], [0, 0, 1]])
         matrix = matrix @ undo  # (2, 3): small's pixels to the crop's
         grey = small
-    crop = cv2.warpAffine(grey, matrix, (image_size, image_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    crop = warp_bilinear(grey, matrix, image_size)
     return np.clip(crop, 0.0, 1.0).astype(np.float32)  # (S, S)
+
+
+def area_shrink(grey: np.ndarray, new_w: int, new_h: int) -> np.ndarray:
+    """``grey`` shrunk to (new_h, new_w), each new pixel the exact mean of the area of the photo it covers.
+
+    Separable: along each axis, the running integral of the pixel values (a piecewise
+    constant function, pixel j covering [j, j + 1)) is read at the new pixels' edges and
+    differenced. Float64 throughout, so the result does not depend on the machine's
+    vector width. The same filter as OpenCV's ``INTER_AREA`` when shrinking.
+    """
+    out = np.asarray(grey, dtype=np.float64)
+    for axis, new_n in ((0, new_h), (1, new_w)):
+        n = out.shape[axis]
+        integral = np.concatenate([np.zeros_like(out.take([0], axis)), np.cumsum(out, axis=axis)], axis=axis)  # n + 1
+        edges = np.arange(new_n + 1) * (n / new_n)  # the new pixels' edges in old pixels
+        start = np.minimum(np.floor(edges).astype(np.int64), n - 1)
+        shape = [1, 1]
+        shape[axis] = new_n + 1
+        part = (edges - start).reshape(shape)
+        at_edges = integral.take(start, axis) + part * out.take(start, axis)  # the integral from 0 to each edge
+        out = np.diff(at_edges, axis=axis) * (new_n / n)
+    return out
+
+
+def warp_bilinear(grey: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """The (size, size) image whose pixel (u, v) is ``grey`` read bilinearly where ``matrix`` maps from.
+
+    ``matrix`` (2, 3) takes a pixel of ``grey`` to one of the output, pixel centres on whole
+    numbers (OpenCV's ``warpAffine`` convention); it is inverted here. Positions outside
+    the photo are moved onto its nearest edge, which is what repeating the edge pixels
+    (OpenCV's ``BORDER_REPLICATE``) gives. Float64, no rounding of positions.
+    """
+    grey = np.asarray(grey, dtype=np.float64)
+    height, width = grey.shape
+    linear, shift = matrix[:, :2], matrix[:, 2]
+    inverse = np.linalg.inv(linear)
+    v, u = np.mgrid[0:size, 0:size].astype(np.float64)
+    points = np.stack([u.ravel() - shift[0], v.ravel() - shift[1]])  # (2, size*size)
+    x, y = inverse @ points
+    x, y = np.clip(x, 0, width - 1), np.clip(y, 0, height - 1)
+    x0, y0 = np.minimum(np.floor(x).astype(np.int64), max(width - 2, 0)), np.minimum(np.floor(y).astype(np.int64), max(height - 2, 0))
+    x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
+    wx, wy = x - x0, y - y0
+    top = grey[y0, x0] * (1 - wx) + grey[y0, x1] * wx
+    bottom = grey[y1, x0] * (1 - wx) + grey[y1, x1] * wx
+    return (top * (1 - wy) + bottom * wy).reshape(size, size)

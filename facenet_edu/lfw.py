@@ -62,7 +62,7 @@ import torch
 
 from .data import FaceDataset, default_data_dir
 from .errors import FaceNetEduError, check_number
-from .align import LFW_LANDMARKS
+from .align import LFW_LANDMARKS, RESAMPLING
 from .faces import crop_face, prepare_aligned_face, to_network_input
 from .files import write_atomically
 from .images import read_image
@@ -314,7 +314,7 @@ def _photo_record(home: Path, path: Path, stat: os.stat_result) -> list:
 def _cache_key(preprocessing: dict, **sources) -> str:
     """SHA-256 of everything a cache is built from: format version, preprocessing, face box, and ``sources``."""
     recipe = {"format_version": CACHE_FORMAT_VERSION, "preprocessing": preprocessing, "face_box": LFW_FACE_BOX,
-              "landmarks": LFW_LANDMARKS.tolist(), **sources}
+              "landmarks": LFW_LANDMARKS.tolist(), "resampling": RESAMPLING, **sources}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facenet_edu.align import LFW_CROP, LFW_LANDMARKS, TEMPLATE, align_face, similarity_transform
+from facenet_edu.align import LFW_CROP, LFW_LANDMARKS, TEMPLATE, align_face, area_shrink, similarity_transform, warp_bilinear
 from facenet_edu.detector import detect_faces
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.images import read_image
@@ -155,3 +155,26 @@ def test_the_detector_finds_lfw_landmarks_on_lfw_photos(lfw_dir):
             found.append(face.landmarks)
     assert len(found) >= 36
     assert np.abs(np.median(np.array(found), axis=0) - LFW_LANDMARKS).max() <= 3
+
+
+@pytest.mark.parametrize("shape, new", [((250, 250), (119, 119)), ((480, 640), (203, 152)), ((7, 5), (3, 2)), ((1, 9), (4, 1))])
+def test_area_shrink_is_opencvs_area_filter(shape, new):
+    """OpenCV's INTER_AREA (exact area weights when shrinking) as the independent reference."""
+    grey = np.random.default_rng(sum(shape)).random(shape).astype(np.float32)
+    ours = area_shrink(grey, *new)
+    assert ours.shape == (new[1], new[0])
+    assert np.allclose(ours, cv2.resize(grey, new, interpolation=cv2.INTER_AREA), atol=1e-5)
+    assert ours.mean() == pytest.approx(float(grey.astype(np.float64).mean()), abs=1e-9)  # area weights keep the mean
+
+
+@pytest.mark.parametrize("angle, scale", [(0.0, 1.0), (17.0, 1.3), (-33.0, 0.95)])
+def test_bilinear_warp_is_opencvs_warp_affine_without_its_rounding(angle, scale):
+    """OpenCV's warpAffine (bilinear, edge pixels repeated) as the reference. OpenCV 4 rounds sample
+    positions to 1/32 of a pixel (OpenCV 5.1 does not: there the two agree to float32 precision),
+    so on a smooth image they differ by at most the image's slope times 1/32 of a pixel."""
+    ys, xs = np.mgrid[0:120, 0:100]
+    smooth = (0.5 + 0.25 * np.sin(xs / 7.0) * np.cos(ys / 9.0)).astype(np.float32)
+    matrix = _similarity(angle, scale, 30.0, -10.0)[:2]
+    ours = warp_bilinear(smooth, matrix, 64)
+    theirs = cv2.warpAffine(smooth, matrix, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    assert np.abs(ours - theirs).max() < 0.25 / 7 / 32 * 4  # slope at most 0.25/7 per pixel, 1/32 pixel, margin 4

@@ -211,6 +211,7 @@ NETWORK_CALL = re.compile(
 def _network_calls(source: str) -> list[str]:
     defined = set(re.findall(r"^\s*def\s+(\w+)", source, flags=re.M))
     lines = []
+    source = re.sub(r'([rfbRFB]*)("""|\'\'\')(.*?)\2', '""', source, flags=re.S)  # triple-quoted text (Markdown prose) is not code
     for line in source.splitlines():
         code = STRING.sub('""', line).split("#")[0]  # names inside strings ("course model (LFW)") are not calls
         for match in NETWORK_CALL.finditer(code):
@@ -223,7 +224,7 @@ def _network_calls(source: str) -> list[str]:
 def test_the_scanner_finds_network_calls():
     source = "def new_network(s):\n    pass\nx = copy.deepcopy(model).train()(images)\ny = fe.embed(model, x)\nz = nets[0](x)\n"
     source += "net = new_network(1)\nw = net(images)  # a call\nv = model.features(x)\nu = fe.load_course_model()\n"
-    source += 'print(f"course model (LFW): {n}")\n'
+    source += 'print(f"course model (LFW): {n}")\nMarkdown(f"""the course model (one model)\nis net(x) in prose""")\n'
 
     assert _network_calls(source) == ["x = copy.deepcopy(model).train()(images)", "z = nets[0](x)", "w = net(images)",
                                       "v = model.features(x)"]

@@ -103,7 +103,8 @@ def test_the_pair_lists_match_scikit_learns_reading(lfw_dir, tmp_path):
     assert [a == b for a, _, b, _, _ in rows] == theirs.target.astype(bool).tolist()
 
 
-def test_the_detector_finds_lfw_face_box_on_lfw_photos(lfw_dir):
+@pytest.mark.skipif(not faces.haar_available(), reason="this OpenCV has no Haar cascade (OpenCV 5 moved it to opencv-contrib)")
+def test_haar_finds_lfw_face_box_on_lfw_photos(lfw_dir):
     files = sorted((lfw_dir / "lfw_funneled").glob("*/*.jpg"))
     chosen = np.random.default_rng(1).choice(len(files), 40, replace=False)
     boxes = []
