@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from facenet_edu.align import align_face  # noqa: E402
 from facenet_edu.course import load_course_model  # noqa: E402
-from facenet_edu.data import find_att_faces, load_dataset  # noqa: E402
+from facenet_edu.data import find_att_faces  # noqa: E402
+from facenet_edu.datasets import load_dataset  # noqa: E402
 from facenet_edu.detector import detect_faces  # noqa: E402
 from facenet_edu.evaluate import evaluate_embeddings  # noqa: E402
 from facenet_edu.faces import crop_face, haar_face_boxes, to_network_input  # noqa: E402

@@ -6,11 +6,12 @@ reuse. Importing it only defines things: no seeding, no downloads, no warnings.
 Modules, by concept: ``data`` and ``synthetic`` (faces), ``sampling`` (P x K batches),
 ``augment``, ``model`` (the embedding network), ``distances``, ``mining`` (triplet
 choice), ``losses``, ``train`` and ``offline`` (offline mining), ``inputs`` (input checks), ``checkpoint`` (saving and checking models), ``faces`` (a new image to an embedding), ``matching``
-(verify, thresholds, clustering), ``gallery`` (identification), ``evaluate`` (metrics), ``baselines`` (raw pixels, eigenfaces),
+(verify, thresholds, clustering), ``gallery`` (identification), ``pairs``, ``verification``, ``open_set`` (the protocols), ``evaluate`` (all metrics at once), ``baselines`` (raw pixels, eigenfaces),
 ``viz`` (plots) and ``widgets`` (interactive explorers).
 """
 
-from . import baselines, course, distances, evaluate, faces, gallery, inputs, lfw, losses, matching, mining, offline, viz
+from . import (baselines, course, distances, evaluate, faces, gallery, inputs, lfw, losses, matching, mining, offline, open_set,
+               pairs, verification, viz)
 from .augment import AugmentConfig, augment
 from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from .course import load_course_model, prepare_split, read_course_checkpoint
@@ -20,11 +21,11 @@ from .data import (
     course_split,
     identity_folds,
     load_course_faces,
-    load_dataset,
     read_image_folder,
     split_by_identity,
     synthetic_dataset,
 )
+from .datasets import load_dataset
 from .errors import FaceNetEduError
 from .exercises import check  # fe.exercises.check(name, fn): the exercises at the end of each notebook
 from .faces import embed_faces, prepare_dataset, prepare_face
@@ -38,8 +39,9 @@ from .losses import (
     triplet_loss,
 )
 from .gallery import Gallery
-from .matching import choose_threshold, cluster_embeddings, verify
-from .mining import mine_triplets, pairwise_distances
+from .matching import UNKNOWN, choose_threshold, cluster_embeddings, is_same_person, name_or_unknown, verify
+from .distances import pairwise_distances
+from .mining import mine_triplets
 from .model import EmbeddingNet, ModelConfig, embed, model_fingerprint
 from .runtime import fast_mode, pick_device, seed_everything
 from .sampling import PKSampler

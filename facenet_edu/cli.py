@@ -21,7 +21,8 @@ import sys
 import tempfile
 from dataclasses import fields, replace
 
-from .data import DATASETS, FaceDataset, load_dataset, split_by_identity
+from .data import FaceDataset, split_by_identity
+from .datasets import DATASETS, load_dataset
 from .errors import FaceNetEduError, check_number
 
 # TrainConfig fields offered by `train`: their defaults, types and (for the loss) choices come from the dataclass.
@@ -216,7 +217,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import save_checkpoint
-    from .evaluate import make_pairs, validation_threshold
+    from .evaluate import validation_threshold
+    from .pairs import make_pairs
     from .files import check_output
     from .model import EmbeddingNet, ModelConfig
     from .runtime import seed_everything

@@ -20,10 +20,11 @@ import torch
 
 from .baselines import Eigenfaces, raw_pixel_features
 from .checkpoint import Checkpoint, read_checkpoint
-from .data import CourseSplit, load_dataset, split_by_identity
+from .data import CourseSplit, read_att_faces, split_by_identity
 from .distances import pair_distances
 from .errors import FaceNetEduError
-from .evaluate import evaluate_embeddings, roc_auc, tar_at_far, validation_threshold, verification_accuracy_lfw
+from .evaluate import evaluate_embeddings, validation_threshold
+from .verification import roc_auc, tar_at_far, verification_accuracy_lfw
 from .faces import prepare_dataset
 from .lfw import find_lfw_home, lfw_people_in, load_lfw_pairs, load_lfw_people
 from .model import EmbeddingNet, ModelConfig, embed
@@ -178,7 +179,7 @@ def att_figures(model: EmbeddingNet, att_dir: str | Path, lfw_dir: str | Path | 
         {"model", "raw_pixels", "eigenfaces"}: each the metrics of ``evaluate_embeddings``.
     """
     config = model.config
-    faces = prepare_dataset(load_dataset("att", att_dir), config, detect=True)
+    faces = prepare_dataset(read_att_faces(att_dir), config, detect=True)
     eigenfaces = lfw_eigenfaces(config, lfw_dir, num_eigenface_images, seed)
     return {
         "model": evaluate_embeddings(embed(model, faces.images), faces.labels, seed),

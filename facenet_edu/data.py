@@ -20,7 +20,6 @@ from .errors import FaceNetEduError
 from .images import read_image
 from .synthetic import make_synthetic_faces
 
-DATASETS = ("synthetic", "att", "olivetti", "lfw", "folder")
 
 
 @dataclass
@@ -246,32 +245,11 @@ def fetch_olivetti(data_dir: str | Path | None = None) -> FaceDataset:
     return FaceDataset(images, labels, [f"s{i + 1}" for i in range(40)], "Olivetti faces (AT&T)")
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int | None = None, seed: int = 0) -> FaceDataset:
-    """Load a dataset by name: ``synthetic``, ``att`` or ``folder`` (read ``data_dir``), ``olivetti``, ``lfw``.
-
-    Args:
-        name: one of ``DATASETS``.
-        data_dir: the folder to read (``att``, ``folder``) or the download cache (``olivetti``, ``lfw``).
-        image_size: resize to this square size; ``None`` keeps the source size (64 for synthetic).
-        seed: seed of the synthetic generator.
-    """
-    if name == "synthetic":
-        dataset = synthetic_dataset(image_size=image_size or 64, seed=seed)
-    elif name in ("att", "folder"):
-        if data_dir is None:
-            raise FaceNetEduError(f"--dataset {name} needs --data-dir, the folder with one subfolder per person.")
-        dataset = read_image_folder(data_dir)
-        if name == "att":
-            dataset.source = f"AT&T faces ({Path(data_dir).name})"
-    elif name == "olivetti":
-        dataset = fetch_olivetti(data_dir)
-    elif name == "lfw":
-        from .lfw import load_lfw_people  # lfw builds on this module
-
-        dataset = load_lfw_people(data_dir, image_size or 64)
-    else:
-        raise FaceNetEduError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
-    return dataset.resize(image_size) if image_size else dataset
+def read_att_faces(folder: str | Path) -> FaceDataset:
+    """The AT&T faces (``sN/M.pgm``, or any folder per person) read from ``folder``, named as AT&T's."""
+    dataset = read_image_folder(folder)
+    dataset.source = f"AT&T faces ({Path(folder).name})"
+    return dataset
 
 
 def find_att_faces() -> Path | None:
@@ -298,7 +276,8 @@ def load_course_faces(image_size: int | None = 64, prefer: str = "att", seed: in
     if prefer != "synthetic":
         att = find_att_faces()
         if att is not None:
-            return load_dataset("att", att, image_size=image_size)
+            faces = read_att_faces(att)
+            return faces.resize(image_size) if image_size else faces
         try:
             olivetti = fetch_olivetti()
             return olivetti.resize(image_size) if image_size else olivetti

@@ -86,7 +86,8 @@ def _save_figures(out: Path, data, test, test_emb: torch.Tensor, history, model,
 
     matplotlib.use("Agg")  # the demo writes files; it never opens a window
     from .distances import all_pair_distances, pair_distances
-    from .evaluate import make_pairs, roc_curve_dists
+    from .pairs import make_pairs
+    from .verification import roc_curve_dists
     from .viz import fit_umap, plot_embedding_2d, plot_pair_histograms, plot_roc, plot_training_curves, project, show_identities
 
     out.mkdir(parents=True, exist_ok=True)

@@ -103,7 +103,7 @@ def all_pair_distances(embeddings, labels) -> tuple[np.ndarray, np.ndarray]:
 
     Returns:
         distances (P,) float64, is_same (P,) bool, with P = N (N - 1) / 2, pairs in
-        ``numpy.triu_indices(N, k=1)`` order (as ``evaluate.all_pairs``).
+        ``numpy.triu_indices(N, k=1)`` order (as ``pairs.all_pairs``).
     """
     labels = as_labels(labels)
     i, j = np.triu_indices(len(labels), k=1)

@@ -25,7 +25,7 @@ from .gallery_file import (  # noqa: F401  (GALLERY_VERSION, check_name: re-expo
     GALLERY_FORMAT, GALLERY_VERSION, MAX_NAME_LENGTH, check_name, gallery_file_exists, read_gallery_file, write_gallery_file,
 )
 from .inputs import as_unit_embeddings
-from .matching import UNKNOWN
+from .matching import name_or_unknown
 
 try:  # advisory file locks (Linux, macOS); without them concurrent enrolments are not serialised
     import fcntl
@@ -203,7 +203,7 @@ class Gallery:
         for row, people in zip(per_person, nearest):
             ranked = [(self._names[p], float(row[p])) for p in people]
             name, distance = ranked[0]
-            results.append(Identification(name if distance <= threshold else UNKNOWN, distance, ranked[:top_k]))
+            results.append(Identification(name_or_unknown(name, distance, threshold), distance, ranked[:top_k]))
         return results
 
     def identify(self, embedding, threshold: float | None = None, top_k: int = 5) -> Identification:

@@ -141,7 +141,7 @@ def as_pairs(distances, is_same) -> tuple[np.ndarray, np.ndarray]:
     if d.shape != same.shape:
         raise FaceNetEduError(f"distances and is_same must have one entry per pair, got {d.shape} and {same.shape}.")
     if d.size == 0:
-        raise FaceNetEduError("No pairs given: distances is empty. Build pairs with facenet_edu.evaluate.make_pairs.")
+        raise FaceNetEduError("No pairs given: distances is empty. Build pairs with facenet_edu.pairs.make_pairs.")
     if not np.isfinite(d).all():
         raise FaceNetEduError("Some distances are NaN or infinite; check the embeddings (the model may have diverged).")
     return d, same

@@ -31,6 +31,23 @@ UNKNOWN = "unknown"
 # ---------------------------------------------------------------- verification
 
 
+def is_same_person(distances, threshold):
+    """The course's one rule for "same person": the distance is at most the threshold.
+
+    Works on a number, a NumPy array or a tensor (elementwise). Verification, the
+    metrics, the widgets, the gallery and the CLI all decide with it; the curves that
+    sweep many thresholds at once count the same rule with a sorted search (``side="right"``:
+    distances at most the threshold).
+    """
+    return distances <= threshold
+
+
+def name_or_unknown(nearest_name: str, nearest_distance: float, threshold: float) -> str:
+    """The course's one rule for "unknown": the nearest enrolled person's name when they are the
+    same person by ``is_same_person`` (distance at most the threshold), else ``UNKNOWN``."""
+    return nearest_name if is_same_person(nearest_distance, threshold) else UNKNOWN
+
+
 class VerifyResult(NamedTuple):
     """The answer to "are these two faces the same person?"."""
 
@@ -56,7 +73,7 @@ def verify_embeddings(emb_a, emb_b, threshold: float) -> VerifyResult:
     if a.shape != b.shape or a.shape[0] != 1:
         raise FaceNetEduError(f"verify compares two single embeddings of the same size, got {a.shape} and {b.shape}.")
     distance = float(np.linalg.norm(a[0].astype(np.float64) - b[0]))
-    return VerifyResult(distance <= threshold, distance, float(threshold))
+    return VerifyResult(bool(is_same_person(distance, threshold)), distance, float(threshold))
 
 
 def verify(

@@ -12,7 +12,7 @@ one of the package's batch losses (``facenet_edu.losses``):
     "all"        batch-all: the mean over every triplet that still breaks the margin
 
 A training step reads as the paper: ``embeddings = network(features)``,
-``loss = LOSSES[strategy](embeddings, labels, margin).loss``, ``torch.autograd.grad(loss, weights)``.
+``loss = PLAYGROUND_LOSSES[strategy](embeddings, labels, margin).loss``, ``torch.autograd.grad(loss, weights)``.
 
 The state is an immutable ``PlaygroundState``; ``playground_step(state, num_steps)``
 returns a new one and never changes its argument, so a widget only has to draw what
@@ -43,8 +43,8 @@ from .losses import batch_all_triplet_loss, batch_hard_triplet_loss, batch_semih
 from .mining import count_triplet_categories, pair_masks
 from .synthetic import make_synthetic_faces
 
-LOSSES = {"hardest": batch_hard_triplet_loss, "semi-hard": batch_semihard_triplet_loss, "all": batch_all_triplet_loss}
-STRATEGIES = tuple(LOSSES)
+# The playground's choices of negatives, each the batch loss that makes it (not train.LOSSES, the names TrainConfig takes).
+PLAYGROUND_LOSSES = {"hardest": batch_hard_triplet_loss, "semi-hard": batch_semihard_triplet_loss, "all": batch_all_triplet_loss}
 EMBEDDING_DIM = 3
 
 
@@ -184,7 +184,7 @@ def measure(embeddings: torch.Tensor, labels: torch.Tensor, margin: float, strat
     closest_negative = torch.where(negative_mask, dists, torch.full_like(dists, float("inf"))).amin(dim=1)    # (N,)
     counts = count_triplet_categories(dists, labels, margin)
     total = sum(counts.values())
-    result = LOSSES[strategy](embeddings, labels, margin, dists=dists)
+    result = PLAYGROUND_LOSSES[strategy](embeddings, labels, margin, dists=dists)
     return Readouts(
         gap=float(closest_negative.min() - farthest_positive.max()),
         anchor_gaps=closest_negative - farthest_positive,
@@ -214,8 +214,8 @@ def one_thread() -> Iterator[None]:
 
 def _check_settings(margin: float, strategy: str) -> None:
     check_number("margin", margin, 0.0, 2.0)
-    if strategy not in LOSSES:
-        raise FaceNetEduError(f"Unknown strategy {strategy!r}; choose one of {', '.join(map(repr, STRATEGIES))}.")
+    if strategy not in PLAYGROUND_LOSSES:
+        raise FaceNetEduError(f"Unknown strategy {strategy!r}; choose one of {', '.join(map(repr, PLAYGROUND_LOSSES))}.")
 
 
 def _with_embeddings(state: PlaygroundState, **changes) -> PlaygroundState:
@@ -278,7 +278,7 @@ def playground_step(state: PlaygroundState, num_steps: int = 1) -> PlaygroundSta
     """
     check_number("num_steps", num_steps, 0, None, integer=True)
     config, weights, velocity = state.config, state.weights, state.velocity
-    loss_fn = LOSSES[state.strategy]
+    loss_fn = PLAYGROUND_LOSSES[state.strategy]
     with torch.enable_grad(), one_thread():
         for _ in range(num_steps):
             params = [w.detach().requires_grad_(True) for w in weights]

@@ -425,7 +425,7 @@ def plot_dir_far(curves: dict, operating_points: dict | None = None, target_far:
     threshold of each is a dot, with error bars when a spread is given.
 
     Args:
-        curves: {method: (far, dir)} arrays, e.g. from ``evaluate.open_set_curve``.
+        curves: {method: (far, dir)} arrays, e.g. from ``open_set.open_set_curve``.
         operating_points: optional {method: (far, dir)} or (far, dir, far_std, dir_std)
             at the chosen threshold; drawn as dots (gid "operating-point").
         target_far: optional stated false-alarm rate, a dotted vertical line (gid "target-far").

@@ -7,8 +7,9 @@ import torch
 
 from facenet_edu import cli, course, lfw
 from facenet_edu.checkpoint import read_checkpoint
-from facenet_edu.data import load_dataset
-from facenet_edu.evaluate import evaluate_embeddings, verification_accuracy_lfw
+from facenet_edu.datasets import load_dataset
+from facenet_edu.evaluate import evaluate_embeddings
+from facenet_edu.verification import verification_accuracy_lfw
 from facenet_edu.faces import prepare_dataset
 from facenet_edu.model import embed
 

@@ -11,26 +11,24 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from facenet_edu.data import FaceDataset
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.baselines import Eigenfaces, raw_pixel_features
+from facenet_edu.distances import pair_distances
 from facenet_edu.evaluate import (
-    all_pairs,
     evaluate_embeddings,
     evaluate_model,
     format_metrics_table,
+    rank1_accuracy,
     summarise_runs,
-    make_pairs,
+    validation_threshold,
+)
+from facenet_edu.open_set import (
     merge_open_set_scores,
     open_set_curve,
     open_set_dir_at_far,
     open_set_scores,
     open_set_threshold,
-    pair_distances,
-    rank1_accuracy,
-    roc_auc,
-    roc_curve_dists,
-    tar_at_far,
-    validation_threshold,
-    verification_accuracy_lfw,
 )
+from facenet_edu.pairs import all_pairs, make_pairs
+from facenet_edu.verification import roc_auc, roc_curve_dists, tar_at_far, verification_accuracy_lfw
 from facenet_edu.model import EmbeddingNet, ModelConfig
 
 REQUIRED_KEYS = {"verification_accuracy", "roc_auc", "tar_at_far_1e-2", "tar_at_far_1e-3", "rank1"}

@@ -7,7 +7,8 @@ from PIL import Image
 
 from facenet_edu import faces
 from facenet_edu.align import LFW_LANDMARKS, TEMPLATE, align_face
-from facenet_edu.data import FaceDataset, load_dataset, resize_images
+from facenet_edu.data import FaceDataset, resize_images
+from facenet_edu.datasets import load_dataset
 from facenet_edu.detector import Face, detect_faces
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.faces import (

@@ -22,7 +22,8 @@ from PIL import Image
 from cli_helpers import assert_one_error_line, run
 from facenet_edu import EmbeddingNet, ModelConfig, synthetic_dataset
 from facenet_edu.checkpoint import read_checkpoint, save_checkpoint
-from facenet_edu.data import MAX_FOLDER_DEPTH, load_dataset, read_image_folder
+from facenet_edu.data import MAX_FOLDER_DEPTH, read_image_folder
+from facenet_edu.datasets import load_dataset
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.files import write_atomically
 from facenet_edu.gallery import Gallery

@@ -16,7 +16,7 @@ from cli_helpers import assert_one_error_line, run
 from facenet_edu import EmbeddingNet, ModelConfig, load_course_model
 from facenet_edu.checkpoint import read_checkpoint, save_checkpoint
 from facenet_edu.errors import FaceNetEduError
-from facenet_edu.evaluate import verification_accuracy_lfw
+from facenet_edu.verification import verification_accuracy_lfw
 from facenet_edu.gallery import Gallery
 from facenet_edu.images import read_image
 from facenet_edu.matching import verify_embeddings

@@ -185,3 +185,24 @@ def test_accept_counts_match_a_loop_over_pairs():
         assert fa == sum(1 for d, s in zip(distances, is_same) if not s and d <= t)
     one = accept_counts(distances, is_same, 0.5)
     assert one[0].shape == (1,) and one[1].shape == (1,)
+
+
+def test_one_rule_for_same_person_and_for_unknown_everywhere():
+    """is_same_person and name_or_unknown decide; verify, the gallery and the LFW accuracy agree with them."""
+    import torch
+
+    from facenet_edu import Gallery
+    from facenet_edu.matching import UNKNOWN, is_same_person, name_or_unknown, verify_embeddings
+
+    assert is_same_person(0.5, 0.5) and not is_same_person(0.5000001, 0.5)          # at the threshold: same
+    assert is_same_person(np.array([0.1, 0.7]), 0.5).tolist() == [True, False]
+    assert is_same_person(torch.tensor([0.1, 0.7]), 0.5).tolist() == [True, False]
+    assert name_or_unknown("ada", 0.5, 0.5) == "ada" and name_or_unknown("ada", 0.51, 0.5) == UNKNOWN
+    a, b = np.array([1.0, 0.0]), np.array([0.6, 0.8])                                   # distance about 0.894
+    d = verify_embeddings(a, b, 2.0).distance
+    assert d == pytest.approx(np.sqrt(0.8))
+    assert verify_embeddings(a, b, d).same and not verify_embeddings(a, b, d - 1e-9).same   # at the threshold: same
+    gallery = Gallery()
+    gallery.enroll_embeddings("ada", a[None])
+    g = gallery.identify(b, threshold=2.0).distance
+    assert gallery.identify(b, threshold=g).name == "ada" and gallery.identify(b, threshold=g - 1e-6).name == UNKNOWN

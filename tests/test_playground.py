@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from facenet_edu import widgets
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.playground import (
-    STRATEGIES,
+    PLAYGROUND_LOSSES,
     PlaygroundConfig,
     new_playground,
     playground_step,
@@ -68,7 +68,7 @@ def slow_readouts(embeddings, labels, margin: float) -> dict:
 
 # ---------------------------------------------------------------- the pure step function
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", PLAYGROUND_LOSSES)
 def test_readouts_match_a_recount_over_pairs(strategy):
     state = playground_step(new_playground(margin=0.3, strategy=strategy), 12)
     expected = slow_readouts(state.embeddings, state.labels, 0.3)

@@ -179,10 +179,6 @@ def _package_imports(path: Path) -> list[tuple[str, list[str]]]:
     return found
 
 
-# Upward imports that break the rule today, each with who decides; remove an entry once it is fixed.
-KNOWN_UPWARD_IMPORTS = {
-    ("data", "lfw"),  # load_dataset("lfw") imports lfw lazily inside the function (the lead's; lfw builds on data)
-}
 
 
 def test_every_module_imports_only_modules_below_it_and_no_private_names():
@@ -196,7 +192,7 @@ def test_every_module_imports_only_modules_below_it_and_no_private_names():
         for imported, names in _package_imports(path):
             if imported == importer or importer in ("__init__", "__main__") and imported in order:
                 continue
-            if order.index(imported) >= order.index(importer) and (importer, imported) not in KNOWN_UPWARD_IMPORTS:
+            if order.index(imported) >= order.index(importer):
                 problems.append(f"{path.relative_to(ROOT)} imports {imported}, listed above it in docs/architecture.md")
             for name in names:
                 if name.startswith("_"):

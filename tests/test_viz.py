@@ -23,7 +23,7 @@ from matplotlib.text import Annotation  # noqa: E402
 
 from facenet_edu import viz  # noqa: E402
 from facenet_edu.errors import FaceNetEduError  # noqa: E402
-from facenet_edu.evaluate import all_pair_distances  # noqa: E402
+from facenet_edu.distances import all_pair_distances  # noqa: E402
 
 
 def clustered_embeddings(num_identities=6, per_identity=5, dim=16, spread=1.0, seed=0):

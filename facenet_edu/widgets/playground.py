@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .. import viz
 from ..playground import (
-    STRATEGIES,
+    PLAYGROUND_LOSSES,
     PlaygroundConfig,
     PlaygroundState,
     new_playground,
@@ -125,7 +125,7 @@ class TripletPlayground(widgets.VBox):
         self.frames = 0
         self.margin_slider = widgets.FloatSlider(value=margin, min=0.0, max=max_margin, step=0.01, description="margin",
                                                  continuous_update=False, readout_format=".2f")
-        self.strategy_dropdown = widgets.Dropdown(options=[(STRATEGY_NAMES[s], s) for s in STRATEGIES], value=strategy,
+        self.strategy_dropdown = widgets.Dropdown(options=[(STRATEGY_NAMES[s], s) for s in PLAYGROUND_LOSSES], value=strategy,
                                                   description="mining")
         self.play = widgets.Play(value=0, min=0, max=10**9, step=1, interval=interval_ms, description="play / pause",
                                  show_repeat=False)

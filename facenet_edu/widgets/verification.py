@@ -10,11 +10,11 @@ from PIL import Image
 
 from .. import viz
 from ..errors import FaceNetEduError
-from ..evaluate import roc_curve_dists
+from ..verification import roc_curve_dists
 from ..faces import prepare_face
 from ..gallery import Gallery
 from ..images import read_image
-from ..matching import accept_counts, choose_threshold
+from ..matching import accept_counts, choose_threshold, is_same_person
 from ..model import embed
 from ._common import show, span
 
@@ -42,7 +42,7 @@ class ThresholdExplorer(widgets.VBox):
         if threshold is None:                                         # best accuracy, on the slider's grid
             threshold = round(choose_threshold(self.distances, self.is_same) / step) * step
         self.initial_threshold = float(threshold)
-        self.initial_accepted = self.distances <= self.initial_threshold
+        self.initial_accepted = is_same_person(self.distances, self.initial_threshold)
         top = float(np.ceil(max(self.distances.max() * 1.05, self.initial_threshold, 2.0) / step) * step)
         self.threshold_slider = widgets.FloatSlider(value=self.initial_threshold, min=0.0, max=top, step=step,
                                                     description="threshold", continuous_update=False,
@@ -60,7 +60,7 @@ class ThresholdExplorer(widgets.VBox):
         threshold = float(self.threshold_slider.value)
         far, frr = _error_rates(self.distances, self.is_same, threshold)
         self.far, self.frr = float(far[0]), float(frr[0])
-        accepted = self.distances <= threshold
+        accepted = is_same_person(self.distances, threshold)
         self.accuracy = float((accepted == self.is_same).mean())
         self.flipped = np.flatnonzero(accepted != self.initial_accepted)
         self.summary.value = (
