@@ -59,7 +59,8 @@ class TrainConfig:
         num_steps: optimiser steps.
         p, k: identities per batch and images per identity (batch size p * k).
         lr: Adam learning rate, with a short warm-up then cosine decay to lr / 20.
-        mining: "online" (in each batch, current network) or "offline" (triplet losses only).
+        mining: "online" (in each batch, current network) or "offline" (the triplet loss on triplets chosen
+            every ``offline_every`` steps; ``loss`` stays at its default, ``offline_strategy`` chooses).
         offline_every: with offline mining, re-embed and re-mine every this many steps.
         offline_strategy: which triplets offline mining draws ("semi-hard", "hard", "all").
         augment: augmentation strengths; ``AugmentConfig.none()`` turns it off.
@@ -104,8 +105,11 @@ class TrainConfig:
             raise FaceNetEduError(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
         if self.mining not in ("online", "offline"):
             raise FaceNetEduError(f"mining must be 'online' or 'offline', got {self.mining!r}.")
-        if self.mining == "offline" and self.loss not in ("semi-hard", "batch-hard", "batch-all"):
-            raise FaceNetEduError("Offline mining chooses triplets, so it needs a triplet loss, not " + str(self.loss))
+        if self.mining == "offline" and self.loss != "semi-hard":
+            raise FaceNetEduError(
+                f"With mining='offline' the loss is the triplet loss on the triplets offline mining chose, so loss={self.loss!r} "
+                "would do nothing: leave loss at its default and choose the triplets with offline_strategy "
+                f"({', '.join(OFFLINE_STRATEGIES)}).")
         if self.offline_strategy not in OFFLINE_STRATEGIES:
             raise FaceNetEduError(f"offline_strategy must be one of {', '.join(OFFLINE_STRATEGIES)}, got {self.offline_strategy!r}.")
         check_number("margin", self.margin, 0.0, 2.0)
@@ -173,8 +177,10 @@ def _offline_step_loss(model, images, triplets, cfg, generator) -> LossResult:
     on that device, so no step waits for the GPU (``History.record`` fetches them).
     """
     anchor_idx, positive_idx, negative_idx = (to_device(t, images.device) for t in triplets)
-    batch = torch.cat([images[anchor_idx], images[positive_idx], images[negative_idx]])  # (3T, 1, H, W)
-    embeddings = model(augment(batch, generator, cfg.augment))  # (3T, D)
+    batch = augment(torch.cat([images[anchor_idx], images[positive_idx], images[negative_idx]]), generator, cfg.augment)
+    if cfg.channels_last:                                       # as the online steps do
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    embeddings = model(batch)  # (3T, D), batch (3T, 1, H, W)
     anchor, positive, negative = embeddings.chunk(3)
     loss = triplet_loss(anchor, positive, negative, cfg.margin)
     with torch.no_grad():
@@ -268,7 +274,8 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
     offline = None
     start = time.perf_counter()
     setting = f"lambda {cfg.center_lambda}" if cfg.loss == "center" else f"margin {cfg.margin}"
-    bar = progress_bar(sampler, total=cfg.num_steps, desc=f"training ({cfg.loss}, {setting})", disable=not cfg.progress)
+    what = f"offline {cfg.offline_strategy} triplets" if cfg.mining == "offline" else cfg.loss
+    bar = progress_bar(sampler, total=cfg.num_steps, desc=f"training ({what}, {setting})", disable=not cfg.progress)
     for step, batch_idx in enumerate(bar):
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * _lr_factor(step, cfg.num_steps)
