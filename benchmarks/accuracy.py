@@ -177,7 +177,7 @@ def lfw_section(entries: list[Entry], lfw_dir) -> dict[str, dict[str, float]]:
         model = results["model"]
         rows[entry.label] = {"crop": crop_name(config), "no_face": "-", **{c: [model[c]] for c in LFW_COLUMNS},
                              "train_seconds": [float(entry.checkpoint.provenance.get("seconds", 0.0) or 0.0)]}
-        stds.append(f"{entry.label}: {model['verification_accuracy']:.3f} ± {model['verification_accuracy_std']:.3f}")
+        stds.append(f"{entry.label}: {model['verification_accuracy']:.3f} ± {model['verification_std']:.3f}")
         figures[entry.label] = {"model": model["verification_accuracy"],
                                 "raw pixels": baselines[key]["raw_pixels"]["verification_accuracy"],
                                 "eigenfaces": baselines[key]["eigenfaces"]["verification_accuracy"]}

@@ -279,8 +279,7 @@ def _evaluate_on_lfw(args: argparse.Namespace, checkpoint) -> dict:
     from .course import evaluate_on_lfw_pairs
 
     print("evaluating on LFW's 1,000 DevTest pairs (963 people, never trained on by `train --dataset lfw`)")
-    results = evaluate_on_lfw_pairs(checkpoint.model, args.data_dir, "devtest", baselines=args.baselines)
-    return {method: {k: v for k, v in metrics.items() if k != "verification_accuracy_std"} for method, metrics in results.items()}
+    return evaluate_on_lfw_pairs(checkpoint.model, args.data_dir, "devtest", baselines=args.baselines)
 
 
 def _held_out_split(dataset: FaceDataset, provenance: dict) -> tuple[FaceDataset, FaceDataset, str]:
@@ -339,7 +338,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_enroll(args: argparse.Namespace) -> int:
     from .files import check_writable
-    from .gallery import Gallery, check_name
+    from .gallery import Gallery
+    from .gallery_file import check_name
     from .model import model_fingerprint
 
     check_name(args.name)

@@ -15,7 +15,6 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .baselines import Eigenfaces, raw_pixel_features
@@ -24,7 +23,7 @@ from .data import CourseSplit, read_att_faces, split_by_identity
 from .distances import pair_distances
 from .errors import FaceNetEduError
 from .evaluate import evaluate_embeddings, validation_threshold
-from .verification import roc_auc, tar_at_far, verification_accuracy_lfw
+from .verification import pair_metrics
 from .faces import prepare_dataset
 from .lfw import find_lfw_home, lfw_people_in, load_lfw_pairs, load_lfw_people
 from .model import EmbeddingNet, ModelConfig, embed
@@ -122,18 +121,6 @@ def train_on_lfw(data_dir: str | Path | None, model_config: ModelConfig, train_c
     return LFWTraining(model, history, threshold, provenance)
 
 
-def pair_metrics(distances: np.ndarray, is_same: np.ndarray) -> dict[str, float]:
-    """The verification figures of one method on LFW's pairs (accuracy by the 10-fold protocol)."""
-    lfw = verification_accuracy_lfw(distances, is_same)
-    return {
-        "verification_accuracy": lfw["mean"],
-        "verification_accuracy_std": lfw["std"],
-        "roc_auc": roc_auc(distances, is_same),
-        "tar_at_far_1e-2": tar_at_far(distances, is_same, 1e-2),
-        "tar_at_far_1e-3": tar_at_far(distances, is_same, 1e-3),
-    }
-
-
 def lfw_eigenfaces(model_config: ModelConfig, data_dir: str | Path | None = None, num_images: int = 4000,
                    seed: int = 0):
     """Eigenfaces (100) fitted on up to ``num_images`` photos of the course model's training people.
@@ -154,7 +141,7 @@ def evaluate_on_lfw_pairs(model: EmbeddingNet, data_dir: str | Path | None = Non
     (up to ``num_eigenface_images`` photos of) the people the course model trains on.
 
     Returns:
-        {"model": metrics, and with ``baselines`` "raw_pixels" and "eigenfaces"}; see ``pair_metrics``.
+        {"model": metrics, and with ``baselines`` "raw_pixels" and "eigenfaces"}; see ``verification.pair_metrics``.
     """
     config = model.config
     pairs = load_lfw_pairs(data_dir, which, config.image_size, config.crop_margin, crop=config.crop)

@@ -31,7 +31,7 @@ from .losses import (
     contrastive_loss,
     triplet_loss,
 )
-from .model import EmbeddingNet, ModelConfig, check_images, embed
+from .model import EmbeddingNet, check_images, embed
 from .offline import mine_offline
 from .runtime import progress_bar, resolve_device, to_device
 

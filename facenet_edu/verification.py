@@ -106,3 +106,16 @@ def verification_accuracy_lfw(distances, is_same, num_folds: int = 10, seed: int
 
 
 # ---------------------------------------------------------------- identification metrics
+
+
+def pair_metrics(distances, is_same) -> dict[str, float]:
+    """The verification figures of one method on given pairs (LFW's official lists, for instance), named as
+    ``evaluate.evaluate_embeddings`` names them: accuracy and its spread by the 10-fold protocol, ROC AUC, TAR at FAR."""
+    lfw = verification_accuracy_lfw(distances, is_same)
+    return {
+        "verification_accuracy": lfw["mean"],
+        "verification_std": lfw["std"],
+        "roc_auc": roc_auc(distances, is_same),
+        "tar_at_far_1e-2": tar_at_far(distances, is_same, 1e-2),
+        "tar_at_far_1e-3": tar_at_far(distances, is_same, 1e-3),
+    }

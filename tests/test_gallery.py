@@ -8,7 +8,8 @@ import torch
 
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.faces import embed_faces
-from facenet_edu.gallery import GALLERY_VERSION, Gallery
+from facenet_edu.gallery import Gallery
+from facenet_edu.gallery_file import GALLERY_VERSION
 from facenet_edu.matching import UNKNOWN
 from facenet_edu.model import EmbeddingNet, ModelConfig, model_fingerprint
 from unit_vectors import at, chord, random_unit
