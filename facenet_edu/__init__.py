@@ -30,8 +30,8 @@ from .errors import FaceNetEduError
 from .exercises import check  # fe.exercises.check(name, fn): the exercises at the end of each notebook
 from .faces import embed_faces, prepare_dataset, prepare_face
 from .images import read_image
+from .center_loss import CenterLoss
 from .losses import (
-    CenterLoss,
     batch_all_triplet_loss,
     batch_hard_triplet_loss,
     batch_semihard_triplet_loss,

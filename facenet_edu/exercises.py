@@ -22,7 +22,8 @@ from .checking import (Case, CheckResult, Exercise, array_output, close, equal, 
 from .distances import pairwise_distances
 from .errors import FaceNetEduError
 from .gallery import Gallery
-from .losses import CenterLoss, triplet_loss
+from .center_loss import CenterLoss
+from .losses import triplet_loss
 from .matching import UNKNOWN, choose_threshold as package_choose_threshold
 from .mining import select_negatives, valid_triplet_mask
 

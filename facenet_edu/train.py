@@ -21,8 +21,8 @@ import torch
 from .augment import AugmentConfig, augment
 from .data import FaceDataset
 from .errors import FaceNetEduError, check_number
+from .center_loss import CenterLoss
 from .losses import (
-    CenterLoss,
     LossResult,
     fetch_numbers,
     batch_all_triplet_loss,

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-import facenet_edu.losses
+import facenet_edu.center_loss
 from facenet_edu.distances import pairwise_distances, safe_sqrt
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.inputs import check_distance_matrix, check_embeddings, labels_for
@@ -309,7 +309,7 @@ def contrastive_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: flo
     return LossResult(loss, int(positive_mask.sum() + negative_mask.sum()), num_active, ap_mean, an_mean)
 
 
-class CenterLoss(facenet_edu.losses.CenterLoss):
+class CenterLoss(facenet_edu.center_loss.CenterLoss):
     """Softmax classification plus center loss (Wen et al. 2016).
 
     loss = cross_entropy(classifier(embeddings), labels) + lambda_c / 2 * mean_i ||x_i - c_{y_i}||^2

@@ -13,8 +13,8 @@ import previous_losses
 from facenet_edu import losses
 from facenet_edu.distances import pairwise_distances
 from facenet_edu.errors import FaceNetEduError
+from facenet_edu.center_loss import CenterLoss
 from facenet_edu.losses import (
-    CenterLoss,
     LossResult,
     batch_all_triplet_loss,
     batch_hard_triplet_loss,
