@@ -16,16 +16,13 @@ from .augment import AugmentConfig, augment
 from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from .course import load_course_model, prepare_split, read_course_checkpoint
 from .data import (
-    CourseSplit,
     FaceDataset,
-    course_split,
-    identity_folds,
     load_course_faces,
     read_image_folder,
-    split_by_identity,
     synthetic_dataset,
 )
 from .datasets import load_dataset
+from .splits import CourseSplit, course_split, identity_folds, split_by_identity, split_off_identities
 from .errors import FaceNetEduError
 from .exercises import check  # fe.exercises.check(name, fn): the exercises at the end of each notebook
 from .faces import embed_faces, prepare_dataset, prepare_face

@@ -21,8 +21,9 @@ import sys
 import tempfile
 from dataclasses import fields, replace
 
-from .data import FaceDataset, split_by_identity
+from .data import FaceDataset
 from .datasets import DATASETS, load_dataset
+from .splits import split_by_identity
 from .errors import FaceNetEduError, check_number
 
 # TrainConfig fields offered by `train`: their defaults, types and (for the loss) choices come from the dataclass.

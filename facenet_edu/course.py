@@ -19,7 +19,7 @@ import torch
 
 from .baselines import Eigenfaces, raw_pixel_features
 from .checkpoint import Checkpoint, read_checkpoint
-from .data import CourseSplit, read_att_faces, split_by_identity
+from .data import read_att_faces
 from .distances import pair_distances
 from .errors import FaceNetEduError
 from .evaluate import evaluate_embeddings, validation_threshold
@@ -29,6 +29,7 @@ from .lfw import find_lfw_home, lfw_people_in, load_lfw_pairs, load_lfw_people
 from .model import EmbeddingNet, ModelConfig, embed
 from .runtime import resolve_device
 from .train import History, TrainConfig, train_copy
+from .splits import CourseSplit, split_by_identity
 
 COURSE_DIR = Path(__file__).resolve().parent / "course_model"
 COURSE_CHECKPOINT = COURSE_DIR / "course.pt"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from .data import split_by_identity, synthetic_dataset
+from .data import synthetic_dataset
+from .splits import split_by_identity
 from .model import EmbeddingNet, ModelConfig, embed
 from .runtime import fast_mode, seed_everything
 from .train import TrainConfig, train

@@ -139,7 +139,8 @@ def test_evaluate_the_course_model_on_any_folder_of_people(capsys, tmp_path, att
 
 
 def test_prepare_split_crops_photographs_with_the_detector_and_only_resizes_synthetic_faces(monkeypatch):
-    from facenet_edu.data import CourseSplit, FaceDataset, course_split, synthetic_dataset
+    from facenet_edu.data import FaceDataset, synthetic_dataset
+    from facenet_edu.splits import CourseSplit, course_split
     from facenet_edu.model import ModelConfig
 
     config = ModelConfig(image_size=32)

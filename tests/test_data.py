@@ -163,7 +163,7 @@ def test_dataset_validates_shapes():
 
 
 def test_split_off_identities_puts_every_image_of_those_people_on_one_side():
-    from facenet_edu.data import split_off_identities
+    from facenet_edu.splits import split_off_identities
 
     data = synthetic_dataset(num_identities=6, images_per_identity=3, image_size=32, seed=0)
     rest, chosen = split_off_identities(data, [1, 4])
