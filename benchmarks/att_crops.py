@@ -30,7 +30,8 @@ from facenet_edu.data import find_att_faces  # noqa: E402
 from facenet_edu.datasets import load_dataset  # noqa: E402
 from facenet_edu.detector import detect_faces  # noqa: E402
 from facenet_edu.evaluate import evaluate_embeddings  # noqa: E402
-from facenet_edu.faces import crop_face, haar_face_boxes, to_network_input  # noqa: E402
+from facenet_edu.faces import crop_face, to_network_input  # noqa: E402
+from facenet_edu.haar import haar_face_boxes  # noqa: E402
 from facenet_edu.model import embed  # noqa: E402
 
 SEEDS = (0, 1, 2)

@@ -1,11 +1,8 @@
 """From any image to an embedding: read, find the face, crop, resize, one forward pass.
 
-A trained network needs no triplets to handle a NEW image. Triplets only shape the
-embedding during training; afterwards a face goes through the network once and comes
-out as one L2-normalised vector. That vector is then compared by distance: to one
-reference (verification), to a gallery (identification) or to other new faces
-(clustering), see ``facenet_edu.matching``. People never seen in training are handled
-exactly the same way: nothing about them is stored in the network.
+A trained network needs no triplets to handle a NEW image: a face goes through it once
+and comes out as one L2-normalised vector, compared by distance (``matching``). People
+never seen in training are handled exactly the same way.
 
 Preprocessing here is exactly the training preprocessing, with one step in front for
 photographs: find the face and cut it out the way the model's ``config.crop`` says.
@@ -13,16 +10,12 @@ photographs: find the face and cut it out the way the model's ``config.crop`` sa
 - ``crop="aligned"`` (the default): the detector (``facenet_edu.detector``, MTCNN) finds
   the face and its 5 landmarks, and ``align.align_face`` warps the landmarks onto the
   template, straight to the network's ``image_size``.
-- ``crop="box"`` (checkpoints older than aligned crops, such as the shipped course
-  model): a square around the face box grown by ``crop_margin`` on each side (a border,
-  not the triplet margin), then greyscale centre-crop and antialiased bilinear resize
-  (``facenet_edu.data.resize_images``). Those ``crop_margin`` values were tuned on boxes
-  of OpenCV's Haar cascade, so the box comes from the Haar cascade where OpenCV has it
-  (``opencv-python-headless`` below 5); where it does not (OpenCV 5 moved it out of the
-  main package), from the detector's box. That box is narrower and taller (median 94 x 122
-  pixels against Haar's 117 x 117 on 78 LFW photos); the square crop takes its longer
-  side, so it frames the face about 4 % larger and 2 pixels lower than Haar's. The
-  default path never needs the Haar files.
+- ``crop="box"`` (checkpoints older than aligned crops): a square around the face box grown
+  by ``crop_margin`` on each side (a border, not the triplet margin), then greyscale
+  centre-crop and antialiased bilinear resize (``data.resize_images``). The box is Haar's
+  where OpenCV has it (``haar``; the margins were tuned on its boxes), else the detector's,
+  which is narrower and taller (median 94 x 122 pixels against Haar's 117 x 117 on 78 LFW
+  photos), so the square crop frames the face about 4 % larger and 2 pixels lower.
 
 When a photo shows several faces, the largest is used; ``prepare_face_and_count`` says
 how many were found, so a program can tell the user ("2 faces found, used the largest").
@@ -32,7 +25,6 @@ crops such as the AT&T or synthetic faces can skip it with ``detect=False``.
 (``model.config.crop``, ``model.config.crop_margin``) unless told otherwise.
 """
 
-from functools import lru_cache
 from typing import Literal, NamedTuple, Sequence
 
 import numpy as np
@@ -43,78 +35,15 @@ from .align import align_face
 from .data import FaceDataset, resize_images
 from .detector import Face, detect_faces
 from .errors import FaceNetEduError, check_number
+from .haar import Box, haar_available, haar_face_boxes
 from .images import ImageLike, read_image
 from .model import CROPS, ModelConfig, embed
 
-Box = tuple[int, int, int, int]          # (x, y, width, height) in pixels
 NoFacePolicy = Literal["error", "whole"]
-CASCADE_FILE = "haarcascade_frontalface_default.xml"
-DETECT_MAX_SIDE = 800                    # larger photos are shrunk before Haar detection (speed), boxes scaled back
 DEFAULT_CROP_MARGIN = ModelConfig.crop_margin  # 0.2: the border of ModelConfig(), for callers without a model
 DEFAULT_CROP = ModelConfig.crop          # "aligned": the crop of ModelConfig(), for callers without a model
 MIN_FACE_SHARE = 0.1                     # faces smaller than this share of the photo's shorter side are not searched for
 MAX_NO_FACE_SHARE = 0.5                  # prepare_dataset refuses a dataset where more images than this have no face
-
-
-@lru_cache(maxsize=1)
-def _face_cascade():
-    """The frontal-face Haar cascade shipped inside opencv-python-headless, built once on first use."""
-    import cv2
-
-    if not hasattr(cv2, "CascadeClassifier") or not getattr(cv2, "data", None):
-        raise FaceNetEduError(
-            f"OpenCV {cv2.__version__} has no Haar face detector (OpenCV 5 moved it out of the main package). "
-            "Install `pip install 'opencv-python-headless<5'`, or pass detect=False / --no-detect for face crops."
-        )
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE_FILE)
-    if cascade.empty():
-        raise FaceNetEduError(
-            f"OpenCV could not load {CASCADE_FILE}; reinstall opencv-python-headless (<5), "
-            "or pass detect=False / --no-detect for face crops."
-        )
-    return cascade
-
-
-def haar_available() -> bool:
-    """Whether this OpenCV has the Haar face cascade (``opencv-python-headless`` below 5 does)."""
-    try:
-        _face_cascade()
-    except FaceNetEduError:
-        return False
-    return True
-
-
-def haar_face_boxes(
-    grey: np.ndarray, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 30
-) -> list[Box]:
-    """Find frontal faces with OpenCV's Haar cascade, largest first (the boxes ``crop="box"`` was tuned on).
-
-    Args:
-        grey: (H, W) float array in [0, 1] (as ``read_image`` returns) or uint8.
-        scale_factor: how much the search window grows between scales (1.1 = 10 %).
-        min_neighbors: how many overlapping detections a face needs; higher means
-            fewer false detections and more missed faces.
-        min_size: smallest face side searched for, in pixels of ``grey``.
-
-    Returns:
-        A list of boxes (x, y, width, height) in pixels of ``grey``, largest area first;
-        empty when no face is found.
-
-    Raises:
-        FaceNetEduError: this OpenCV has no Haar cascade (see ``haar_available``).
-    """
-    import cv2
-
-    grey = np.asarray(grey)
-    if grey.dtype != np.uint8:
-        grey = np.clip(np.rint(grey * 255.0), 0, 255).astype(np.uint8)
-    scale = min(1.0, DETECT_MAX_SIDE / max(grey.shape))
-    small = grey if scale == 1.0 else cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    small = cv2.equalizeHist(small)  # the cascade is trained on contrast-normalised windows
-    size = max(1, round(min_size * scale))
-    found = _face_cascade().detectMultiScale(small, scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=(size, size))
-    boxes = [tuple(int(round(v / scale)) for v in box) for box in np.asarray(found).reshape(-1, 4)]
-    return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
 def find_faces(grey: np.ndarray) -> list[Face]:

@@ -5,14 +5,15 @@ import pytest
 import torch
 from PIL import Image
 
-from facenet_edu import faces
+from facenet_edu import faces, haar
+from facenet_edu.haar import haar_face_boxes
 from facenet_edu.align import LFW_LANDMARKS, TEMPLATE, align_face
 from facenet_edu.data import FaceDataset, resize_images
 from facenet_edu.datasets import load_dataset
 from facenet_edu.detector import Face, detect_faces
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.faces import (
-    crop_face, embed_faces, face_crop, face_crop_and_count, haar_face_boxes, prepare_aligned_face, prepare_dataset,
+    crop_face, embed_faces, face_crop, face_crop_and_count, prepare_aligned_face, prepare_dataset,
     prepare_dataset_counted, prepare_face, prepare_face_and_count, prepare_faces, square_crop_box, to_network_input,
     find_faces,
 )
@@ -20,7 +21,7 @@ from facenet_edu.images import read_image
 from facenet_edu.model import EmbeddingNet, ModelConfig, embed
 
 
-HAAR = faces.haar_available()
+HAAR = haar.haar_available()
 needs_haar = pytest.mark.skipif(not HAAR, reason="this OpenCV has no Haar cascade (OpenCV 5 moved it to opencv-contrib); "
                                 "the box crop uses the detector's box instead, tested below")
 
@@ -213,7 +214,7 @@ def test_no_face_raises_or_returns_the_whole_image(tmp_path):
 def test_opencv_without_haar_cascades_falls_back_to_the_detectors_box(monkeypatch):
     import cv2
 
-    from facenet_edu.faces import _face_cascade
+    from facenet_edu.haar import _face_cascade
 
     grey = np.random.default_rng(3).random((120, 100)).astype(np.float32)
     box = (30, 40, 40, 44)
@@ -221,7 +222,7 @@ def test_opencv_without_haar_cascades_falls_back_to_the_detectors_box(monkeypatc
     monkeypatch.delattr(cv2, "CascadeClassifier", raising=False)  # as in OpenCV 5, which moved it out
     _face_cascade.cache_clear()
     try:
-        assert not faces.haar_available()
+        assert not haar.haar_available()
         with pytest.raises(FaceNetEduError, match="opencv-python-headless<5"):
             haar_face_boxes(np.zeros((64, 64), np.float32))
         assert np.array_equal(face_crop(grey, crop="box", crop_margin=0.1), crop_face(grey, box, 0.1))
@@ -229,7 +230,7 @@ def test_opencv_without_haar_cascades_falls_back_to_the_detectors_box(monkeypatc
     finally:
         monkeypatch.undo()
         _face_cascade.cache_clear()
-    assert faces.haar_available() == HAAR  # restored as this OpenCV has it
+    assert haar.haar_available() == HAAR  # restored as this OpenCV has it
 
 
 # ---------------------------------------------------------------- aligned crops, several faces, known landmarks

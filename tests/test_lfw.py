@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facenet_edu import faces, lfw
+from facenet_edu import faces, haar, lfw
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.images import read_image
 
@@ -103,13 +103,13 @@ def test_the_pair_lists_match_scikit_learns_reading(lfw_dir, tmp_path):
     assert [a == b for a, _, b, _, _ in rows] == theirs.target.astype(bool).tolist()
 
 
-@pytest.mark.skipif(not faces.haar_available(), reason="this OpenCV has no Haar cascade (OpenCV 5 moved it to opencv-contrib)")
+@pytest.mark.skipif(not haar.haar_available(), reason="this OpenCV has no Haar cascade (OpenCV 5 moved it to opencv-contrib)")
 def test_haar_finds_lfw_face_box_on_lfw_photos(lfw_dir):
     files = sorted((lfw_dir / "lfw_funneled").glob("*/*.jpg"))
     chosen = np.random.default_rng(1).choice(len(files), 40, replace=False)
     boxes = []
     for i in chosen:
-        found = faces.haar_face_boxes(read_image(files[i]))
+        found = haar.haar_face_boxes(read_image(files[i]))
         if found:  # the detector may also find a second, smaller face; take the one nearest the centre
             boxes.append(min(found, key=lambda b: abs(b[0] + b[2] / 2 - 125) + abs(b[1] + b[3] / 2 - 125)))
     assert len(boxes) >= 36
