@@ -19,10 +19,8 @@ photographs: find the face and cut it out the way the model's ``config.crop`` sa
 
 When a photo shows several faces, the largest is used; ``prepare_face_and_count`` says
 how many were found, so a program can tell the user ("2 faces found, used the largest").
-Detection is on by default everywhere in the package (here, ``verify``, the CLI); face
-crops such as the AT&T or synthetic faces can skip it with ``detect=False``.
-``embed_faces`` uses the crop and border the model was trained with
-(``model.config.crop``, ``model.config.crop_margin``) unless told otherwise.
+Detection is on by default everywhere (face crops can skip it with ``detect=False``);
+``embed_faces`` uses the model's own ``config.crop`` and ``config.crop_margin``.
 """
 
 from typing import Literal, NamedTuple, Sequence
