@@ -58,7 +58,7 @@ from facenet_edu.data import FaceDataset, find_att_faces  # noqa: E402
 from facenet_edu.errors import FaceNetEduError  # noqa: E402
 from facenet_edu.evaluate import evaluate_embeddings  # noqa: E402
 from facenet_edu.faces import find_faces, haar_available, prepare_dataset_counted  # noqa: E402
-from facenet_edu.lfw import find_lfw_home  # noqa: E402
+from facenet_edu.lfw_lists import find_lfw_home  # noqa: E402
 from facenet_edu.model import ModelConfig, embed  # noqa: E402
 from facenet_edu.train import TrainConfig, train_copy  # noqa: E402
 
