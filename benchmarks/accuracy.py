@@ -59,7 +59,7 @@ from facenet_edu.errors import FaceNetEduError  # noqa: E402
 from facenet_edu.evaluate import evaluate_embeddings  # noqa: E402
 from facenet_edu.faces import find_faces, prepare_dataset_counted  # noqa: E402
 from facenet_edu.haar import haar_available  # noqa: E402
-from facenet_edu.lfw import find_lfw_home  # noqa: E402
+from facenet_edu.lfw_lists import find_lfw_home  # noqa: E402
 from facenet_edu.model import ModelConfig, embed  # noqa: E402
 from facenet_edu.train import TrainConfig, train_copy  # noqa: E402
 

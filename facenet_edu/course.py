@@ -25,7 +25,8 @@ from .errors import FaceNetEduError
 from .evaluate import evaluate_embeddings, validation_threshold
 from .verification import pair_metrics
 from .faces import prepare_dataset
-from .lfw import find_lfw_home, lfw_people_in, load_lfw_pairs, load_lfw_people
+from .lfw import load_lfw_pairs, load_lfw_people
+from .lfw_lists import find_lfw_home, lfw_people_in
 from .model import EmbeddingNet, ModelConfig, embed
 from .runtime import resolve_device
 from .train import History, TrainConfig, train_copy
@@ -98,7 +99,7 @@ def train_on_lfw(data_dir: str | Path | None, model_config: ModelConfig, train_c
     training people and ``num_val_people`` validation people (for the thresholds).
 
     Args:
-        data_dir: an LFW copy in scikit-learn's layout, or None (see ``facenet_edu.lfw.find_lfw_home``).
+        data_dir: an LFW copy in scikit-learn's layout, or None (see ``facenet_edu.lfw_lists.find_lfw_home``).
         model_config: network and preprocessing (``image_size``, ``crop_margin``).
         train_config: loss, margin, steps, P x K, ...
         init: start from a copy of this network (fine-tuning); its config must equal ``model_config``.

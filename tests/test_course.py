@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from facenet_edu import cli, course, lfw
+from facenet_edu import cli, course, lfw, lfw_lists
 from facenet_edu.checkpoint import read_checkpoint
 from facenet_edu.datasets import load_dataset
 from facenet_edu.evaluate import evaluate_embeddings
@@ -24,7 +24,7 @@ def run(capsys, *argv):
 def small_lfw(tmp_path, monkeypatch, make_fake_lfw):
     """A 12-person miniature LFW whose DevTest pairs use 3 of them; caches go to tmp_path."""
     monkeypatch.setenv("FACENET_EDU_DATA", str(tmp_path / "cache_home"))
-    monkeypatch.delenv(lfw.LFW_ENV_VAR, raising=False)
+    monkeypatch.delenv(lfw_lists.LFW_ENV_VAR, raising=False)
     people = {f"P{i:02d}_X": 3 for i in range(12)}
     same = [("P00_X", 1, 2), ("P01_X", 1, 3), ("P02_X", 2, 3)] * 4
     different = [("P00_X", 1, "P01_X", 2), ("P01_X", 1, "P02_X", 3), ("P02_X", 1, "P00_X", 3)] * 4

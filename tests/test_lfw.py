@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facenet_edu import faces, haar, lfw
+from facenet_edu import faces, haar, lfw, lfw_lists
 from facenet_edu.errors import FaceNetEduError
 from facenet_edu.images import read_image
 
@@ -16,7 +16,7 @@ from facenet_edu.images import read_image
 def cache_in(tmp_path, monkeypatch):
     """Point the download cache (and so the prepared-face cache) at a temporary folder."""
     monkeypatch.setenv("FACENET_EDU_DATA", str(tmp_path / "cache_home"))
-    monkeypatch.delenv(lfw.LFW_ENV_VAR, raising=False)
+    monkeypatch.delenv(lfw_lists.LFW_ENV_VAR, raising=False)
     return tmp_path / "cache_home"
 
 
@@ -37,8 +37,8 @@ def test_an_offline_copy_is_read_without_writing_into_it_and_test_people_are_lef
 
 def test_the_env_var_points_at_a_copy(tmp_path, cache_in, monkeypatch, make_fake_lfw):
     home = make_fake_lfw(tmp_path / "copy", {"Ann_A": 2, "Bob_B": 2}, same=[("Ann_A", 1, 2)], different=[("Ann_A", 1, "Bob_B", 2)])
-    monkeypatch.setenv(lfw.LFW_ENV_VAR, str(home))
-    assert lfw.find_lfw_home() == home
+    monkeypatch.setenv(lfw_lists.LFW_ENV_VAR, str(home))
+    assert lfw_lists.find_lfw_home() == home
     pairs = lfw.load_lfw_pairs(which="devtest", image_size=32)
     assert pairs.images.shape == (3, 1, 32, 32)
     assert pairs.is_same.tolist() == [True, False]
@@ -57,9 +57,9 @@ def test_pair_images_are_the_photos_each_line_names(tmp_path, cache_in, make_fak
 def test_missing_or_wrong_folders_say_what_to_do(tmp_path, cache_in, monkeypatch):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FaceNetEduError, match="no LFW photos there.*lfw_funneled"):
-        lfw.find_lfw_home(tmp_path / "empty")
+        lfw_lists.find_lfw_home(tmp_path / "empty")
     with pytest.raises(FaceNetEduError, match="Pass --data-dir"):
-        lfw.find_lfw_home(download=False)
+        lfw_lists.find_lfw_home(download=False)
     import sklearn.datasets
 
     def offline(**kwargs):
@@ -67,9 +67,9 @@ def test_missing_or_wrong_folders_say_what_to_do(tmp_path, cache_in, monkeypatch
 
     monkeypatch.setattr(sklearn.datasets, "fetch_lfw_pairs", offline)
     with pytest.raises(FaceNetEduError, match=r"Could not download LFW.*--data-dir"):
-        lfw.find_lfw_home()
+        lfw_lists.find_lfw_home()
     with pytest.raises(FaceNetEduError, match="pair list"):
-        lfw.read_pair_list(tmp_path / "pairsDevTest.txt")
+        lfw_lists.read_pair_list(tmp_path / "pairsDevTest.txt")
 
 
 def test_an_lfw_photo_and_a_new_photo_take_the_same_tensor_path(tmp_path, monkeypatch):
@@ -98,7 +98,7 @@ def test_the_pair_lists_match_scikit_learns_reading(lfw_dir, tmp_path):
     for name in ("pairsDevTrain.txt", "pairsDevTest.txt", "pairs.txt"):
         (home / name).write_bytes((lfw_dir / name).read_bytes())
     theirs = fetch_lfw_pairs(subset="test", data_home=str(tmp_path), resize=0.1, download_if_missing=False)
-    rows = lfw.read_pair_list(lfw_dir / "pairsDevTest.txt")
+    rows = lfw_lists.read_pair_list(lfw_dir / "pairsDevTest.txt")
     assert len(rows) == len(theirs.target) == 1000
     assert [a == b for a, _, b, _, _ in rows] == theirs.target.astype(bool).tolist()
 
@@ -119,5 +119,5 @@ def test_haar_finds_lfw_face_box_on_lfw_photos(lfw_dir):
 def test_devtest_people_are_never_trained_on(lfw_dir, cache_in):
     pairs = lfw.load_lfw_pairs(lfw_dir, "devtest", image_size=32)
     assert len(pairs) == 1000 and int(pairs.is_same.sum()) == 500
-    assert pairs.people == lfw.lfw_people_in(lfw_dir, "devtest")
+    assert pairs.people == lfw_lists.lfw_people_in(lfw_dir, "devtest")
     assert len(pairs.people) == 963

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facenet_edu import lfw
+from facenet_edu import lfw, lfw_lists
 from facenet_edu.errors import FaceNetEduError
 
 SIZE, MARGIN = 32, 0.05
@@ -24,7 +24,7 @@ SIZE, MARGIN = 32, 0.05
 def cache_in(tmp_path, monkeypatch):
     """Point the download cache (and so the prepared-face cache) at a temporary folder."""
     monkeypatch.setenv("FACENET_EDU_DATA", str(tmp_path / "cache_home"))
-    monkeypatch.delenv(lfw.LFW_ENV_VAR, raising=False)
+    monkeypatch.delenv(lfw_lists.LFW_ENV_VAR, raising=False)
     return tmp_path / "cache_home" / "cache"
 
 
@@ -211,21 +211,21 @@ GOOD_ROWS = "Ann_A\t1\t2\nAnn_A\t1\tBob_B\t1\n"
 def test_a_damaged_pair_list_is_one_clear_error_naming_the_file_and_line(tmp_path, content, message):
     path = write_list(tmp_path, content)
     with pytest.raises(FaceNetEduError, match=message) as caught:
-        lfw.read_pair_list(path)
+        lfw_lists.read_pair_list(path)
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_a_folder_or_unreadable_file_is_no_pair_list(tmp_path):
     with pytest.raises(FaceNetEduError, match="no such LFW pair list"):
-        lfw.read_pair_list(tmp_path)
+        lfw_lists.read_pair_list(tmp_path)
 
 
 def test_view_2_lists_give_each_fold_its_same_then_different_pairs(tmp_path):
     path = write_list(tmp_path, "\ufeff2 1\r\nAnn_A 1 2\r\nAnn_A 1 Bob_B 1\r\n\r\nBob_B 1 2\r\nBob_B 2 Cy_C 3\r\n")
-    assert lfw.read_pair_list(path) == [("Ann_A", 1, "Ann_A", 2, 0), ("Ann_A", 1, "Bob_B", 1, 0),
+    assert lfw_lists.read_pair_list(path) == [("Ann_A", 1, "Ann_A", 2, 0), ("Ann_A", 1, "Bob_B", 1, 0),
                                         ("Bob_B", 1, "Bob_B", 2, 1), ("Bob_B", 2, "Cy_C", 3, 1)]
     with pytest.raises(FaceNetEduError, match="line 4: expected a same-person line"):
-        lfw.read_pair_list(write_list(tmp_path, "2 1\nAnn_A 1 2\nAnn_A 1 Bob_B 1\nBob_B 2 Cy_C 3\nBob_B 1 2\n"))
+        lfw_lists.read_pair_list(write_list(tmp_path, "2 1\nAnn_A 1 2\nAnn_A 1 Bob_B 1\nBob_B 2 Cy_C 3\nBob_B 1 2\n"))
 
 
 def test_a_damaged_pair_list_stops_every_loader_before_any_photo_is_read(home, no_photo_reading):
@@ -238,7 +238,7 @@ def test_a_damaged_pair_list_stops_every_loader_before_any_photo_is_read(home, n
 
 def test_the_real_pair_lists_have_the_documented_shape(lfw_dir):
     for name, folds, per_kind in (("pairsDevTrain.txt", 1, 1100), ("pairsDevTest.txt", 1, 500), ("pairs.txt", 10, 300)):
-        rows = lfw.read_pair_list(lfw_dir / name)
+        rows = lfw_lists.read_pair_list(lfw_dir / name)
         assert len(rows) == folds * 2 * per_kind
         for fold in range(folds):
             in_fold = rows[fold * 2 * per_kind:(fold + 1) * 2 * per_kind]
