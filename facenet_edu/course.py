@@ -19,7 +19,7 @@ import torch
 
 from .baselines import Eigenfaces, raw_pixel_features
 from .checkpoint import Checkpoint, read_checkpoint
-from .data import read_att_faces
+from .data import FaceDataset, read_att_faces
 from .distances import pair_distances
 from .errors import FaceNetEduError
 from .evaluate import evaluate_embeddings, validation_threshold
@@ -48,6 +48,11 @@ def read_course_checkpoint(device: str | torch.device | None = None) -> Checkpoi
     return read_checkpoint(COURSE_CHECKPOINT, device)
 
 
+def needs_detector(dataset: FaceDataset) -> bool:
+    """Whether a dataset's faces go through the face detector: photographs do; the synthetic faces are crops already."""
+    return not dataset.source.startswith("synthetic")
+
+
 def prepare_split(split: CourseSplit, model_config: ModelConfig) -> CourseSplit:
     """A split's faces as a model expects them (``prepare_dataset``): the course model's crop of each photograph.
 
@@ -58,7 +63,7 @@ def prepare_split(split: CourseSplit, model_config: ModelConfig) -> CourseSplit:
         split: ``course_split`` of faces at their source size (``load_course_faces(image_size=None)``).
         model_config: the model's ``config`` (its ``image_size`` and ``crop_margin``).
     """
-    detect = not split.fit.source.startswith("synthetic")
+    detect = needs_detector(split.fit)
     return CourseSplit(*(prepare_dataset(part, model_config, detect=detect) for part in split))
 
 
@@ -91,6 +96,20 @@ def _machine(device: torch.device) -> str:
     return f"{platform.machine()}, {where}, torch {torch.__version__}"
 
 
+def train_with_threshold(model_config: ModelConfig, fit_set: FaceDataset, val_set: FaceDataset,
+                         train_config: TrainConfig, init: EmbeddingNet | None = None) -> tuple[EmbeddingNet, History, float]:
+    """Train a network on ``fit_set``; choose its verification threshold on ``val_set``'s people, never the margin.
+
+    Args:
+        init: start from a copy of this network (fine-tuning); None: a new ``EmbeddingNet(model_config)``.
+
+    Returns:
+        (model, history, threshold): the threshold with the best accuracy on the validation people's pairs.
+    """
+    model, history = train_copy(init if init is not None else EmbeddingNet(model_config), fit_set, train_config)
+    return model, history, validation_threshold(model, val_set, seed=train_config.seed)
+
+
 def train_on_lfw(data_dir: str | Path | None, model_config: ModelConfig, train_config: TrainConfig,
                  num_val_people: int = 150, init: EmbeddingNet | None = None) -> LFWTraining:
     """Train a triplet network on LFW's people, never on the DevTest people it is tested on.
@@ -107,8 +126,7 @@ def train_on_lfw(data_dir: str | Path | None, model_config: ModelConfig, train_c
     people = load_lfw_people(data_dir, model_config.image_size, model_config.crop_margin, exclude=("devtest",), min_images=2,
                              crop=model_config.crop)
     fit_set, val_set = split_by_identity(people, num_test_identities=num_val_people, seed=train_config.seed)
-    model, history = train_copy(init if init is not None else EmbeddingNet(model_config), fit_set, train_config)
-    threshold = validation_threshold(model, val_set, seed=train_config.seed)
+    model, history, threshold = train_with_threshold(model_config, fit_set, val_set, train_config, init)
     provenance = {
         "dataset": "lfw",
         "train_people": fit_set.num_identities,

@@ -127,7 +127,8 @@ def test_module_entry_point_runs_as_a_program(tmp_path):
 def test_train_options_come_from_the_config_dataclasses():
     from dataclasses import fields
 
-    from facenet_edu.cli import MODEL_OPTIONS, TRAIN_OPTIONS, build_parser
+    from facenet_edu.cli import build_parser
+    from facenet_edu.model_commands import MODEL_OPTIONS, TRAIN_OPTIONS
     from facenet_edu.train import LOSSES, TrainConfig
 
     args = build_parser().parse_args(["train"])
@@ -141,7 +142,8 @@ def test_train_options_come_from_the_config_dataclasses():
 
 
 def test_detect_is_a_real_switch_and_verify_identify_have_their_own_commands():
-    from facenet_edu.cli import build_parser, cmd_identify, cmd_verify
+    from facenet_edu.cli import build_parser
+    from facenet_edu.face_commands import cmd_identify, cmd_verify
 
     parser = build_parser()
     assert parser.parse_args(["verify", "--checkpoint", "m", "a", "b"]).detect is True
@@ -159,7 +161,8 @@ def test_usage_errors_are_one_line_and_help_is_status_0(capsys):
 
 
 def test_every_checkpoint_goes_through_one_resolver(capsys, monkeypatch, tmp_path):
-    import facenet_edu.cli as cli
+    import facenet_edu.face_commands as face_commands
+    import facenet_edu.model_commands as model_commands
     from facenet_edu.errors import FaceNetEduError
 
     seen = []
@@ -168,7 +171,8 @@ def test_every_checkpoint_goes_through_one_resolver(capsys, monkeypatch, tmp_pat
         seen.append(value)
         raise FaceNetEduError("resolver reached")
 
-    monkeypatch.setattr(cli, "_open_checkpoint", resolver)
+    for module in (model_commands, face_commands):  # face_commands imports the one resolver from model_commands
+        monkeypatch.setattr(module, "open_checkpoint", resolver)
     for argv in [("evaluate", "--checkpoint", "c1"), ("verify", "--checkpoint", "c2", "a", "b"),
                  ("enroll", "--checkpoint", "c3", "--gallery", str(tmp_path / "g"), "--name", "x", "a"),
                  ("identify", "--checkpoint", "c4", "--gallery", str(tmp_path / "g"), "a")]:
