@@ -11,9 +11,9 @@ import torch
 
 from .data import synthetic_dataset
 from .splits import split_by_identity
-from .model import EmbeddingNet, ModelConfig, embed
+from .model import ModelConfig, embed
 from .runtime import fast_mode, seed_everything
-from .train import TrainConfig, train
+from .train import TrainConfig
 
 def run_demo(out_dir: str | Path = "demo_output", num_steps: int | None = None, seed: int = 0) -> dict:
     """Run the demo, print what happens, save figures to ``out_dir``; return the results.
@@ -27,7 +27,8 @@ def run_demo(out_dir: str | Path = "demo_output", num_steps: int | None = None, 
         dict with ``results`` (metrics per method), ``threshold``, ``identified``
         (list of (true name, predicted name, distance)) and ``figures`` (paths).
     """
-    from .evaluate import evaluate_model, format_metrics_table, validation_threshold
+    from .course import train_with_threshold
+    from .evaluate import evaluate_model, format_metrics_table
 
     fast = fast_mode()
     num_steps = (40 if fast else 600) if num_steps is None else num_steps  # 0 is refused by TrainConfig, not replaced
@@ -41,12 +42,11 @@ def run_demo(out_dir: str | Path = "demo_output", num_steps: int | None = None, 
           f"{test.num_identities} never seen in training ({len(data)} images, 64x64)")
 
     print(f"\n2. Training a triplet network: P x K batches, semi-hard negatives mined online, {num_steps} steps")
-    model = EmbeddingNet(ModelConfig(embedding_dim=64, image_size=64))
-    history = train(model, fit, TrainConfig(loss="semi-hard", margin=0.2, num_steps=num_steps, p=12, k=4, seed=seed))
+    train_config = TrainConfig(loss="semi-hard", margin=0.2, num_steps=num_steps, p=12, k=4, seed=seed)
+    model, history, threshold = train_with_threshold(ModelConfig(embedding_dim=64, image_size=64), fit, val, train_config)
     print(f"   {history.seconds:.0f} s; loss {history.loss[0]:.3f} -> {history.loss[-1]:.3f}")
 
     print("\n3. A new image needs no triplets: one forward pass gives a unit-length embedding, compared by distance.")
-    threshold = validation_threshold(model, val, seed=seed)
     print(f"   verification threshold {threshold:.3f}, chosen on validation people (the margin 0.2 is not the threshold)")
 
     print(f"\n4. Unseen people ({test.num_identities}): the trained embedding against raw pixels and eigenfaces")
