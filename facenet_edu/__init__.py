@@ -12,6 +12,7 @@ choice), ``losses``, ``train`` and ``offline`` (offline mining), ``inputs`` (inp
 
 from . import (baselines, course, distances, evaluate, faces, gallery, inputs, lfw, losses, matching, mining, offline, open_set,
                pairs, verification, viz)
+from . import metric_plots
 from .augment import AugmentConfig, augment
 from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from .course import load_course_model, prepare_split, read_course_checkpoint
