@@ -3,15 +3,18 @@
 The notebooks in ``notebooks/`` tell the story; this package holds every piece they
 reuse. Importing it only defines things: no seeding, no downloads, no warnings.
 
-Modules, by concept: ``data`` and ``synthetic`` (faces), ``sampling`` (P x K batches),
-``augment``, ``model`` (the embedding network), ``distances``, ``mining`` (triplet
-choice), ``losses``, ``train`` and ``offline`` (offline mining), ``inputs`` (input checks), ``checkpoint`` (saving and checking models), ``faces`` (a new image to an embedding), ``matching``
-(verify, thresholds, clustering), ``gallery`` (identification), ``pairs``, ``verification``, ``open_set`` (the protocols), ``evaluate`` (all metrics at once), ``baselines`` (raw pixels, eigenfaces),
-``viz`` (plots) and ``widgets`` (interactive explorers).
+Modules, by concept (``docs/architecture.md`` lists every one): ``data``, ``datasets``,
+``splits`` and ``synthetic`` (faces and people), ``sampling`` (P x K batches), ``augment``,
+``model`` (the embedding network), ``distances``, ``mining`` (triplet choice), ``losses``
+and ``center_loss``, ``train`` and ``offline`` (offline mining), ``checkpoint``, ``faces``
+(a new image to an embedding), ``matching`` (the rules for "same person" and "unknown"),
+``gallery``, ``pairs``, ``verification``, ``open_set`` and ``evaluate`` (the protocols),
+``baselines`` (raw pixels, eigenfaces), ``viz`` (faces and embedding maps),
+``metric_plots`` (plots of what was measured) and ``widgets`` (interactive explorers).
 """
 
-from . import (baselines, course, distances, evaluate, faces, gallery, inputs, lfw, losses, matching, mining, offline, open_set,
-               pairs, verification, viz)
+from . import (baselines, course, distances, evaluate, faces, gallery, inputs, lfw, losses, matching, metric_plots, mining,
+               offline, open_set, pairs, verification, viz)
 from .augment import AugmentConfig, augment
 from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from .course import load_course_model, prepare_split, read_course_checkpoint

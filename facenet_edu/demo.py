@@ -89,7 +89,8 @@ def _save_figures(out: Path, data, test, test_emb: torch.Tensor, history, model,
     from .distances import all_pair_distances, pair_distances
     from .pairs import make_pairs
     from .verification import roc_curve_dists
-    from .viz import fit_umap, plot_embedding_2d, plot_pair_histograms, plot_roc, plot_training_curves, project, show_identities
+    from .metric_plots import plot_pair_histograms, plot_roc, plot_training_curves
+    from .viz import fit_umap, plot_embedding_2d, project, show_identities
 
     out.mkdir(parents=True, exist_ok=True)
     ti, tj, t_same = make_pairs(test.labels, seed=seed)

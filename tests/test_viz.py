@@ -21,7 +21,7 @@ from matplotlib.offsetbox import AnnotationBbox  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.text import Annotation  # noqa: E402
 
-from facenet_edu import viz  # noqa: E402
+from facenet_edu import metric_plots, viz  # noqa: E402
 from facenet_edu.errors import FaceNetEduError  # noqa: E402
 from facenet_edu.distances import all_pair_distances  # noqa: E402
 
@@ -95,7 +95,7 @@ def test_all_pair_distances_is_the_upper_triangle():
 
 def test_distance_histograms_draw_pairs_margin_and_threshold():
     embeddings, labels = clustered_embeddings()
-    fig = viz.plot_distance_histograms(embeddings, labels, margin=0.3, threshold=1.1, title="t")
+    fig = metric_plots.plot_distance_histograms(embeddings, labels, margin=0.3, threshold=1.1, title="t")
     ax = fig.axes[0]
     bars = [p for p in ax.patches if isinstance(p, Rectangle)]
     assert len(bars) > 0 and any(bar.get_height() > 0 for bar in bars)
@@ -118,7 +118,7 @@ def test_histograms_without_margin_or_threshold_and_into_given_axes():
     embeddings, labels = clustered_embeddings()
     fig, ax = plt.subplots()
     try:
-        out = viz.plot_distance_histograms(embeddings, labels, ax=ax)
+        out = metric_plots.plot_distance_histograms(embeddings, labels, ax=ax)
         assert out is fig
         assert not [line for line in ax.lines if line.get_gid() == "threshold"]
         assert not [t for t in ax.texts if t.get_gid() == "margin"]
@@ -129,7 +129,7 @@ def test_histograms_without_margin_or_threshold_and_into_given_axes():
 def test_before_after_share_bins():
     before, labels = clustered_embeddings(spread=3.0)
     after, _ = clustered_embeddings(spread=0.3)
-    fig = viz.plot_distance_histograms_before_after(before, after, labels, margin=0.2, threshold=1.0)
+    fig = metric_plots.plot_distance_histograms_before_after(before, after, labels, margin=0.2, threshold=1.0)
     left, right = fig.axes
     assert left.get_title() == "before training" and right.get_title() == "after training"
     edges = [sorted({round(p.get_x(), 9) for p in ax.patches if isinstance(p, Rectangle)}) for ax in (left, right)]
@@ -152,7 +152,7 @@ def test_negative_axis_colours_match_brute_force_categories():
         an = float(dists[anchor, n])
         kind = "hard" if an <= ap else "semi-hard" if an < ap + margin else "easy"
         expected[kind].append(an)
-    fig = viz.plot_negative_axis(dists, labels, anchor, positive, margin)
+    fig = metric_plots.plot_negative_axis(dists, labels, anchor, positive, margin)
     ax = fig.axes[0]
     for category, color in viz.CATEGORY_COLORS.items():
         (points,) = [c for c in ax.collections if c.get_gid() == category]
@@ -173,7 +173,7 @@ def test_negative_axis_rejects_a_non_pair():
     embeddings, labels = clustered_embeddings()
     dists = slow_distance_matrix(embeddings)
     with pytest.raises(FaceNetEduError):
-        viz.plot_negative_axis(dists, labels, 0, 7, 0.2)   # 0 and 7 are different people
+        metric_plots.plot_negative_axis(dists, labels, 0, 7, 0.2)   # 0 and 7 are different people
 
 
 class FakeHistory:
@@ -187,7 +187,7 @@ class FakeHistory:
 @pytest.mark.parametrize("history", [FakeHistory(), {k: getattr(FakeHistory, k) for k in
                                                      ("step", "loss", "active_fraction", "mean_ap_dist", "mean_an_dist")}])
 def test_training_curves_from_object_or_dict(history):
-    fig = viz.plot_training_curves(history)
+    fig = metric_plots.plot_training_curves(history)
     loss_ax, active_ax, dist_ax = fig.axes
     assert loss_ax.lines[0].get_ydata().tolist() == FakeHistory.loss
     assert active_ax.lines[0].get_ydata().tolist() == FakeHistory.active_fraction
@@ -197,17 +197,17 @@ def test_training_curves_from_object_or_dict(history):
 
 def test_training_curves_empty_history_is_a_clear_error():
     with pytest.raises(FaceNetEduError, match="train"):
-        viz.plot_training_curves({"step": []})
+        metric_plots.plot_training_curves({"step": []})
 
 
 def test_roc_with_operating_point_linear_and_log():
     fpr, tpr = [0.0, 0.0, 0.01, 0.1, 0.5, 1.0], [0.0, 0.3, 0.6, 0.8, 0.95, 1.0]
-    fig = viz.plot_roc(fpr, tpr, operating_point=(0.1, 0.8), label="ours")
+    fig = metric_plots.plot_roc(fpr, tpr, operating_point=(0.1, 0.8), label="ours")
     ax = fig.axes[0]
     assert ax.lines[0].get_xdata().tolist() == fpr
     (point,) = [line for line in ax.lines if line.get_gid() == "operating-point"]
     assert (point.get_xdata()[0], point.get_ydata()[0]) == (0.1, 0.8)
-    fig = viz.plot_roc(fpr, tpr, operating_point=(0.1, 0.8), log_far=True)
+    fig = metric_plots.plot_roc(fpr, tpr, operating_point=(0.1, 0.8), log_far=True)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     assert ax.lines[0].get_xdata().tolist() == [0.01, 0.1, 0.5, 1.0]   # FAR = 0 cannot sit on a log axis
@@ -280,7 +280,8 @@ def test_umap_needs_enough_points():
 def test_dir_far_curves_each_their_colour_with_points_and_spread():
     curves = {"course model": ([0.0, 0.1, 0.5, 1.0], [0.0, 0.6, 0.9, 1.0]),
               "small network": ([0.0, 0.2, 0.7, 1.0], [0.0, 0.3, 0.7, 0.8])}
-    fig = viz.plot_dir_far(curves, {"course model": (0.1, 0.6), "small network": (0.2, 0.3, 0.05, 0.1)}, target_far=0.05)
+    fig = metric_plots.plot_dir_far(curves, {"course model": (0.1, 0.6), "small network": (0.2, 0.3, 0.05, 0.1)},
+                                    target_far=0.05)
     ax = fig.axes[0]
     lines = [line for line in ax.lines if line.get_gid() == "dir-far"]
     assert [line.get_xdata().tolist() for line in lines] == [c[0] for c in curves.values()]
@@ -292,4 +293,4 @@ def test_dir_far_curves_each_their_colour_with_points_and_spread():
     assert np.allclose(target.get_xdata(), 0.05)
     assert len(ax.collections) >= 2                                                # the error bars of the second point
     with pytest.raises(FaceNetEduError, match="equal length"):
-        viz.plot_dir_far({"bad": ([0.0, 1.0], [0.0])})
+        metric_plots.plot_dir_far({"bad": ([0.0, 1.0], [0.0])})

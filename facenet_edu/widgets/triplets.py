@@ -5,7 +5,7 @@ from collections.abc import Callable, Sequence
 import ipywidgets as widgets
 import torch
 
-from .. import viz
+from .. import metric_plots, viz
 from ..errors import FaceNetEduError
 from ..distances import all_pair_distances, pairwise_distances
 from ..inputs import embeddings_and_labels
@@ -70,9 +70,9 @@ class MarginExplorer(widgets.VBox):
             "</div>"
         )
         fig, axes = viz.new_figure(1, 2, figsize=(13.0, 3.4), width_ratios=[1, 1.25])
-        viz.plot_pair_histograms(self.pair_distances, self.pair_is_same, margin=margin, ax=axes[0, 0],
+        metric_plots.plot_pair_histograms(self.pair_distances, self.pair_is_same, margin=margin, ax=axes[0, 0],
                                  title="all pairs")
-        viz.plot_negative_axis(self.dists, self.labels, self.anchor, self.positive, margin, ax=axes[0, 1])
+        metric_plots.plot_negative_axis(self.dists, self.labels, self.anchor, self.positive, margin, ax=axes[0, 1])
         axes[0, 1].set_title(f"negatives of anchor #{self.anchor} with positive #{self.positive}", fontsize=10)
         self.figure = fig
         show(self.plot_output, fig)
@@ -207,7 +207,8 @@ class NegativeExplorer(widgets.VBox):
                 continue
             title = f"{what} #{index}" + ("" if col == 0 else f"\nd = {float(self.dists[anchor, index]):.3f}")
             viz.draw_face(ax, self.images[index], title, c.get(category))
-        viz.plot_negative_axis(self.dists, self.labels, anchor, positive, margin, ax=fig.add_subplot(grid[1, :]))
+        metric_plots.plot_negative_axis(self.dists, self.labels, anchor, positive, margin,
+                                        ax=fig.add_subplot(grid[1, :]))
         self.figure = fig
         show(self.plot_output, fig)
 

@@ -8,7 +8,7 @@ import torch
 from IPython import get_ipython
 from PIL import Image
 
-from .. import viz
+from .. import metric_plots, viz
 from ..errors import FaceNetEduError
 from ..verification import roc_curve_dists
 from ..faces import prepare_face
@@ -74,8 +74,8 @@ class ThresholdExplorer(widgets.VBox):
         shown = self.flipped[:6] if self.pair_images is not None else []
         self.pairs_figure = None
         fig, axes = viz.new_figure(1, 2, figsize=(11.0, 3.8), width_ratios=[1, 1.6])
-        viz.plot_roc(*self.roc, operating_point=(self.far, 1.0 - self.frr), ax=axes[0, 0])
-        viz.plot_pair_histograms(self.distances, self.is_same, threshold=threshold, ax=axes[0, 1])
+        metric_plots.plot_roc(*self.roc, operating_point=(self.far, 1.0 - self.frr), ax=axes[0, 0])
+        metric_plots.plot_pair_histograms(self.distances, self.is_same, threshold=threshold, ax=axes[0, 1])
         self.figure = fig
         show(self.plot_output, fig)
         if len(shown):
