@@ -74,6 +74,11 @@ class Exercise:
     explain: Callable[[Case, Any, Any], str] | None = field(default=None, repr=False)
 
 
+def mistakes_by_rule(wrong: Callable[[str], Callable], hints: dict[str, str]) -> dict[str, Callable]:
+    """``Exercise.mistakes`` from one function: ``{rule: wrong(rule)}`` for each rule of ``hints``, in its order."""
+    return {rule: wrong(rule) for rule in hints}
+
+
 # ---------------------------------------------------------------- answers: conversion and comparison
 
 

@@ -165,12 +165,12 @@ def _package_imports(path: Path) -> list[tuple[str, list[str]]]:
     """(imported facenet_edu module, [names imported from it]) for every relative import in ``path``."""
     import ast
 
+    subpackage = None if path.parent.name == "facenet_edu" else path.parent.name   # widgets/, exercises/
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level > 0:
-            inside_widgets = path.parent.name == "widgets"
-            if node.level == 1 and inside_widgets:       # from ._common import ... / from . import x
-                modules = [("widgets", [a.name for a in node.names])]
+            if node.level == 1 and subpackage:           # from ._common import ... / from . import x
+                modules = [(subpackage, [a.name for a in node.names])]
             elif node.module is None:                     # from . import losses, viz
                 modules = [(a.name, []) for a in node.names]
             else:
@@ -184,11 +184,12 @@ def _package_imports(path: Path) -> list[tuple[str, list[str]]]:
 def test_every_module_imports_only_modules_below_it_and_no_private_names():
     order = _layer_order()
     package = ROOT / "facenet_edu"
-    modules = sorted({p.stem for p in package.glob("*.py")} | {"widgets"})
+    subpackages = {p.parent.name for p in package.glob("*/__init__.py")}   # widgets, exercises: one layer each
+    modules = sorted({p.stem for p in package.glob("*.py")} | subpackages)
     assert set(modules) <= set(order), f"add these modules to docs/architecture.md: {sorted(set(modules) - set(order))}"
     problems = []
     for path in sorted(package.rglob("*.py")):
-        importer = "widgets" if path.parent.name == "widgets" else path.stem
+        importer = path.parent.name if path.parent.name in subpackages else path.stem
         for imported, names in _package_imports(path):
             if imported == importer or importer in ("__init__", "__main__") and imported in order:
                 continue
