@@ -66,6 +66,14 @@ AT&T faces, all 40 people, none seen in training (model as shipped, no fine-tuni
 
 `benchmarks/accuracy.py` adds the AT&T folds with fine-tuning.
 
+## Thresholds: "same person" and "unknown"
+Both thresholds above were chosen on LFW validation people's pairs: {threshold:.3f} for the best accuracy,
+{threshold_far:.3f} for a false-accept rate of 1e-2 on pairs. Pairs are not galleries: which threshold says
+"unknown" well depends on the gallery and the strangers it meets. Notebook 06 puts every threshold the course
+uses side by side on the same galleries and strangers, with the share of enrolled people found and of
+strangers let in at each ([06 · Every threshold for 'unknown', side by side](../../notebooks/06_new_faces.ipynb#Every-threshold-for-'unknown',-side-by-side)).
+For "unknown", choose the threshold on galleries like yours, for the share of strangers you can accept.
+
 ## Limits
 - 64x64 greyscale and a small network: far below modern face recognition (FaceNet reached 0.99 on LFW
   with 200 million photos of 8 million people). It is a teaching model.
