@@ -24,3 +24,21 @@ def assert_one_error_line(status, err, *needles, after_progress=False):
     assert "Traceback" not in err
     for needle in needles:
         assert needle.lower() in err.lower(), err
+
+
+def tiny_checkpoint(folder, seed: int = 0, name: str = "model.pt"):
+    """A small untrained network saved as a checkpoint in ``folder`` (16-D embeddings of 32x32 faces, threshold 0.5)."""
+    import torch
+
+    from facenet_edu.checkpoint import save_checkpoint
+    from facenet_edu.model import EmbeddingNet, ModelConfig
+
+    path = folder / name
+    torch.manual_seed(seed)
+    save_checkpoint(path, EmbeddingNet(ModelConfig(embedding_dim=16, width=4, image_size=32)), threshold=0.5)
+    return path
+
+
+def enroll(capsys, checkpoint, gallery, name, *images):
+    """``facenet-edu enroll`` of face crops (no detection) into ``gallery``."""
+    return run(capsys, "enroll", "--checkpoint", checkpoint, "--gallery", gallery, "--name", name, "--no-detect", *images)

@@ -108,14 +108,20 @@ def test_the_crop_round_trips_and_is_checked(tmp_path):
             ModelConfig(crop=bad)
 
 
-def test_an_older_checkpoint_loads_with_the_box_crop_and_its_own_border(tmp_path):
-    """Version 2 files (the course model before aligned crops) keep their crop: a box grown by their crop_margin."""
+def _version_2_file(tmp_path):
+    """A box-crop model saved as version 2 wrote it (no crop field): (path, its raw payload)."""
     path = tmp_path / "old.pt"
     save_checkpoint(path, EmbeddingNet(ModelConfig(8, 4, 32, crop_margin=0.05, crop="box")))
     raw = torch.load(path, weights_only=True)
     raw["version"] = 2
-    raw["model_config"] = {k: v for k, v in raw["model_config"].items() if k != "crop"}  # as version 2 wrote it
+    raw["model_config"] = {k: v for k, v in raw["model_config"].items() if k != "crop"}
     torch.save(raw, path)
+    return path, raw
+
+
+def test_an_older_checkpoint_loads_with_the_box_crop_and_its_own_border(tmp_path):
+    """Version 2 files (the course model before aligned crops) keep their crop: a box grown by their crop_margin."""
+    path, raw = _version_2_file(tmp_path)
     config = read_checkpoint(path).model.config
     assert config.crop == "box" and config.crop_margin == 0.05
     assert config.to_dict() == {**raw["model_config"], "crop": "box"}
@@ -152,12 +158,7 @@ def test_older_models_keep_their_fingerprint_so_their_galleries_still_open(tmp_p
     import hashlib
     import json
 
-    path = tmp_path / "old.pt"
-    save_checkpoint(path, EmbeddingNet(ModelConfig(8, 4, 32, crop_margin=0.05, crop="box")))
-    raw = torch.load(path, weights_only=True)
-    raw["version"] = 2
-    raw["model_config"] = {k: v for k, v in raw["model_config"].items() if k != "crop"}  # as version 2 wrote it
-    torch.save(raw, path)
+    path, raw = _version_2_file(tmp_path)
     digest = hashlib.sha256(json.dumps(raw["model_config"], sort_keys=True).encode())  # as galleries of version 2 models saw it
     for name, tensor in sorted(raw["state_dict"].items()):
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())

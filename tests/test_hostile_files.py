@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cli_helpers import assert_one_error_line, run
+from cli_helpers import assert_one_error_line, enroll, run, tiny_checkpoint
 from facenet_edu import EmbeddingNet, ModelConfig, synthetic_dataset
 from facenet_edu.checkpoint import read_checkpoint, save_checkpoint
 from facenet_edu.data import MAX_FOLDER_DEPTH, read_image_folder
@@ -31,14 +31,7 @@ from facenet_edu.gallery import Gallery
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    torch.manual_seed(0)
-    save_checkpoint(path, EmbeddingNet(ModelConfig(embedding_dim=16, width=4, image_size=32)), threshold=0.5)
-    return path
-
-
-def enroll(capsys, checkpoint, gallery, name, *images):
-    return run(capsys, "enroll", "--checkpoint", checkpoint, "--gallery", gallery, "--name", name, "--no-detect", *images)
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt"))
 
 
 def _people(root: Path, num_people: int = 2, per_person: int = 2) -> Path:

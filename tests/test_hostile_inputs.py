@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cli_helpers import assert_one_error_line, run
+from cli_helpers import assert_one_error_line, enroll, run, tiny_checkpoint
 from facenet_edu import EmbeddingNet, ModelConfig, TrainConfig, synthetic_dataset
 from facenet_edu.checkpoint import read_checkpoint, save_checkpoint
 from facenet_edu.cli import main
@@ -42,14 +42,7 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def other_checkpoint(tmp_path_factory):
     """Same sizes, other weights: its distances to the first model's embeddings mean nothing."""
-    path = tmp_path_factory.mktemp("ckpt2") / "other.pt"
-    torch.manual_seed(1)
-    save_checkpoint(path, EmbeddingNet(ModelConfig(embedding_dim=16, width=4, image_size=32)), threshold=0.5)
-    return path
-
-
-def enroll(capsys, checkpoint, gallery, name, *images):
-    return run(capsys, "enroll", "--checkpoint", checkpoint, "--gallery", gallery, "--name", name, "--no-detect", *images)
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt2"), seed=1, name="other.pt")
 
 
 # ---------------------------------------------------------------- 1. galleries lose nothing

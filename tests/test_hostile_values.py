@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import facenet_edu as fe
-from cli_helpers import assert_one_error_line, run
+from cli_helpers import assert_one_error_line, run, tiny_checkpoint
 from facenet_edu import EmbeddingNet, ModelConfig, load_course_model
 from facenet_edu.checkpoint import read_checkpoint, save_checkpoint
 from facenet_edu.errors import FaceNetEduError
@@ -24,10 +24,7 @@ from facenet_edu.matching import verify_embeddings
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    torch.manual_seed(0)
-    save_checkpoint(path, EmbeddingNet(ModelConfig(embedding_dim=16, width=4, image_size=32)), threshold=0.5)
-    return path
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt"))
 
 
 # ---------------------------------------------------------------- 1. settings that conflict with --init
