@@ -115,7 +115,8 @@ def open_set_threshold(scores: dict, target_far: float) -> float:
     1 / S allows no false alarm at all.
     """
     d, _, known = _scores_arrays(scores)
-    return choose_threshold(d, known, target_far=target_far)
+    # the strangers play the different-person pairs: the threshold lets at most target_far of them in
+    return choose_threshold(d, is_same=known, target_far=target_far)
 
 
 def merge_open_set_scores(trials: Sequence[dict]) -> dict[str, np.ndarray]:

@@ -161,8 +161,9 @@ def test_the_preprocessing_is_described_in_one_place():
     assert lfw._cache_key(lfw.lfw_preprocessing(64, 0.1)) != lfw._cache_key(lfw.lfw_preprocessing(64, 0.1, "box"))
     with pytest.raises(FaceNetEduError, match="crop must be one of"):
         lfw.lfw_preprocessing(64, 0.1, "tight")
-    for image_size, crop_margin in ((0, 0.1), ("64", 0.1), (64.0, 0.1), (64, float("nan")), (64, -0.1), (4096, 0.1)):
-        with pytest.raises(FaceNetEduError, match="image_size|crop_margin"):
+    for image_size, crop_margin, bad in ((0, 0.1, "image_size"), ("64", 0.1, "image_size"), (64.0, 0.1, "image_size"),
+                                         (64, float("nan"), "crop_margin"), (64, -0.1, "crop_margin"), (4096, 0.1, "image_size")):
+        with pytest.raises(FaceNetEduError, match=bad):  # the sentence names the setting that is wrong
             lfw.lfw_preprocessing(image_size, crop_margin)
 
 
