@@ -42,7 +42,7 @@ from .faces import crop_face, prepare_aligned_face, to_network_input
 from .images import read_image
 from .lfw_cache import cache_key, cache_path, cached, photo_record
 from .lfw_lists import PHOTO_FOLDER, find_lfw_home, lfw_people_in, pair_list_name, parse_pair_list, read_pair_bytes
-from .model import CROPS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+from .model import CROPS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, ModelConfig
 from .runtime import progress_bar
 
 PHOTO_SIZE = 250
@@ -178,9 +178,9 @@ def _list_people(home: Path) -> tuple[list[str], list[tuple[int, Path, os.stat_r
     return names, photos, not_followed
 
 
-def load_lfw_people(data_dir: str | Path | None = None, image_size: int = 64, crop_margin: float = 0.05,
+def load_lfw_people(data_dir: str | Path | None = None, image_size: int = 64, crop_margin: float = ModelConfig.crop_margin,
                     exclude: tuple[str, ...] = ("devtest",), min_images: int = 1, progress: bool = True,
-                    crop: str = "aligned") -> FaceDataset:
+                    crop: str = ModelConfig.crop) -> FaceDataset:
     """LFW's people as a ``FaceDataset``, without the people of the pair lists in ``exclude``.
 
     Photos that cannot be read, and linked folders or photos (not followed), are left
@@ -245,7 +245,7 @@ def _photo_path(home: Path, name: str, number: int) -> Path:
 
 
 def load_lfw_pairs(data_dir: str | Path | None = None, which: str = "devtest", image_size: int = 64,
-                   crop_margin: float = 0.05, progress: bool = False, crop: str = "aligned") -> LFWPairs:
+                   crop_margin: float = ModelConfig.crop_margin, progress: bool = False, crop: str = ModelConfig.crop) -> LFWPairs:
     """One of LFW's official pair lists, with its photos prepared like every other face.
 
     Args:
