@@ -142,7 +142,7 @@ def _series(history, name: str) -> list:
 
 
 def plot_training_curves(history) -> Figure:
-    """Loss, fraction of active triplets, and mean same / different-person distance per step.
+    """Loss, share of active pairs or triplets (loss > 0; which, the loss says), and mean same / different-person distance per step.
 
     Args:
         history: a ``train.History`` or a dict with lists ``step``, ``loss``, ``active_fraction``,
@@ -157,7 +157,7 @@ def plot_training_curves(history) -> Figure:
     loss_ax.set_title("loss", fontsize=10)
     active_ax.plot(steps, _series(history, "active_fraction"), color=CATEGORY_COLORS["semi-hard"])
     active_ax.set_ylim(0, 1.02)
-    active_ax.set_title("fraction of active triplets (loss > 0)", fontsize=10)
+    active_ax.set_title("share active (loss > 0)", fontsize=10)
     dist_ax.plot(steps, _series(history, "mean_ap_dist"), color=SAME_COLOR, label="same person d(a,p)")
     dist_ax.plot(steps, _series(history, "mean_an_dist"), color=DIFFERENT_COLOR, label="different people d(a,n)")
     dist_ax.set_title("mean distance in the batch", fontsize=10)
