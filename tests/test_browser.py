@@ -271,7 +271,12 @@ def _wait_until(check, timeout: float, what: str):
 
 
 def _drag_handle(page, slider, fraction: float) -> None:
-    """Drag the slider's handle with the mouse to ``fraction`` of the track's width."""
+    """Drag the slider's handle with the mouse to ``fraction`` of the track's width.
+
+    The mouse works in the window's coordinates, so the slider is scrolled into view first:
+    after Run All, JupyterLab may show another part of a long notebook.
+    """
+    slider.scroll_into_view_if_needed()
     handle = slider.locator(".noUi-handle").first.bounding_box()
     track = slider.locator(".noUi-target").first.bounding_box()
     start_x, y = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
