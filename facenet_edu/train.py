@@ -170,6 +170,12 @@ def _lr_factor(step: int, num_steps: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def _network_input(images: torch.Tensor, generator: torch.Generator, cfg: TrainConfig) -> torch.Tensor:
+    """A batch as every training step feeds it to the network: augmented, in the memory layout ``cfg`` asks for."""
+    images = augment(images, generator, cfg.augment)
+    return images.contiguous(memory_format=torch.channels_last) if cfg.channels_last else images
+
+
 def _offline_step_loss(model, images, triplets, cfg, generator) -> LossResult:
     """Triplet loss on triplets chosen offline: embed the three images of each with the current network.
 
@@ -177,10 +183,8 @@ def _offline_step_loss(model, images, triplets, cfg, generator) -> LossResult:
     on that device, so no step waits for the GPU (``History.record`` fetches them).
     """
     anchor_idx, positive_idx, negative_idx = (to_device(t, images.device) for t in triplets)
-    batch = augment(torch.cat([images[anchor_idx], images[positive_idx], images[negative_idx]]), generator, cfg.augment)
-    if cfg.channels_last:                                       # as the online steps do
-        batch = batch.contiguous(memory_format=torch.channels_last)
-    embeddings = model(batch)  # (3T, D), batch (3T, 1, H, W)
+    batch = torch.cat([images[anchor_idx], images[positive_idx], images[negative_idx]])  # (3T, 1, H, W)
+    embeddings = model(_network_input(batch, generator, cfg))  # (3T, D)
     anchor, positive, negative = embeddings.chunk(3)
     loss = triplet_loss(anchor, positive, negative, cfg.margin)
     with torch.no_grad():
@@ -288,10 +292,7 @@ def train(model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig | None 
                 result = _offline_step_loss(model, all_images, [t[take] for t in offline], cfg, generator)
             else:
                 batch_idx = to_device(batch_idx, device)                    # (B,)
-                images = augment(all_images[batch_idx], generator, cfg.augment)
-                if cfg.channels_last:
-                    images = images.contiguous(memory_format=torch.channels_last)
-                embeddings = model(images)  # (B, D), unit vectors
+                embeddings = model(_network_input(all_images[batch_idx], generator, cfg))  # (B, D), unit vectors
                 batch_labels = all_labels[batch_idx]
                 if center is not None:
                     result = center(embeddings, batch_labels, check=False)
