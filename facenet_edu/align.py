@@ -28,6 +28,7 @@ TEMPLATE = ((LFW_LANDMARKS - np.float32(LFW_CROP[0])) / np.float32(LFW_CROP[2]))
 
 RESAMPLING = "float64 exact-area shrink, then bilinear warp, edges repeated"  # part of the LFW cache key
 
+
 def _points(name: str, points, count: int | None = None) -> np.ndarray:
     """``points`` as a finite (N, 2) float64 array (N = ``count`` when given), else a clear error."""
     array = np.asarray(points, dtype=np.float64) if not isinstance(points, str) else np.array([])

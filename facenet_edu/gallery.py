@@ -21,7 +21,7 @@ import numpy as np
 from .distances import cross_distances
 from .errors import FaceNetEduError, check_number, check_threshold
 from .files import follow_link
-from .gallery_file import GALLERY_VERSION, check_name, gallery_file_exists, read_gallery_file, write_gallery_file
+from .gallery_file import check_name, gallery_file_exists, read_gallery_file, write_gallery_file
 from .inputs import as_unit_embeddings
 from .matching import name_or_unknown
 
