@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from registry_install import install_into
 
 from facenet_edu import detector
 from facenet_edu.detector import Face, detect_faces, non_maximum_suppression
@@ -290,17 +291,7 @@ print(json.dumps({"version": cv2.__version__, "cv2": cv2.__file__,
 @pytest.fixture(scope="session")
 def opencv5_folder(tmp_path_factory):
     """OpenCV 5 (opencv-python-headless) installed from the package registry into a folder, once per session."""
-    folder = tmp_path_factory.mktemp("opencv5")
-    command = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check",
-               "--target", str(folder), "opencv-python-headless>=5,<6"]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=180)
-    except subprocess.TimeoutExpired:
-        pytest.skip("pip could not install opencv-python-headless 5 within 3 minutes (registry unreachable or slow)")
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        pytest.skip(f"pip could not install opencv-python-headless 5 from the package registry: {last}")
-    return folder
+    return install_into(tmp_path_factory.mktemp("opencv5"), "opencv-python-headless>=5,<6", "opencv-python-headless 5")
 
 
 def faces_in_subprocess(photo: Path, pythonpath: str) -> dict:

@@ -223,16 +223,11 @@ def test_the_box_crops_cascade_is_still_tested_where_opencv_has_none(tmp_path_fa
     import sys
     from pathlib import Path
 
+    from registry_install import install_into
+
     root = Path(__file__).resolve().parent.parent
-    folder = tmp_path_factory.mktemp("opencv4")
-    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check",
-               "--target", str(folder), "opencv-python-headless>=4.10,<5"]   # 4.10 and later are built for NumPy 2
-    try:
-        installed = subprocess.run(install, capture_output=True, text=True, timeout=180)
-    except subprocess.TimeoutExpired:
-        pytest.skip("pip could not install opencv-python-headless 4 within 3 minutes (registry unreachable or slow)")
-    if installed.returncode != 0:
-        pytest.skip(f"pip could not install opencv-python-headless 4: {(installed.stderr.strip().splitlines() or ['?'])[-1]}")
+    folder = install_into(tmp_path_factory.mktemp("opencv4"), "opencv-python-headless>=4.10,<5",  # 4.10 on: NumPy 2
+                          "opencv-python-headless 4")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), str(root)])}
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "tests/test_faces.py",
                           "tests/test_lfw.py", "-k", HAAR_TESTS], cwd=root, env=env, capture_output=True, text=True, timeout=600)
