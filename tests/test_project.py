@@ -179,8 +179,6 @@ def _package_imports(path: Path) -> list[tuple[str, list[str]]]:
     return found
 
 
-
-
 def test_every_module_imports_only_modules_below_it_and_no_private_names():
     order = _layer_order()
     package = ROOT / "facenet_edu"
